@@ -1,0 +1,42 @@
+"""Installs the AERO recipe for verl 0.9.1.
+
+Packages: ``recipe.aero`` (``recipe`` is a namespace package, shared with other recipe packages),
+``verl_patches`` (small, version-checked changes to verl's runtime behaviour) and ``data_prep``
+(offline dataset preparation). The ``verl.plugins`` entry points make every process that runs
+``import verl`` (the driver and every Ray worker) register AERO with verl's registries.
+"""
+
+from pathlib import Path
+
+from setuptools import find_namespace_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def _requirements() -> list[str]:
+    lines = (HERE / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+setup(
+    name="verl-recipe-aero",
+    version="0.1.0",
+    description="AERO (arXiv 2602.14338): adaptive efficient rollout optimisation for GRPO-style RLVR, as a verl recipe",
+    long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_namespace_packages(include=["recipe.aero", "recipe.aero.*", "verl_patches", "verl_patches.*", "data_prep", "data_prep.*"]),
+    package_data={"recipe.aero": ["config/*.yaml", "REQUIRED_VERL.txt", "README.md"]},
+    install_requires=_requirements(),
+    extras_require={
+        "test": ["pytest>=8", "pytest-asyncio", "hypothesis", "ruff==0.17.6"],
+        "report": ["matplotlib"],
+    },
+    entry_points={
+        # Loaded by verl/__init__.py in every process; order matters: patches (CPU platform) before the recipe.
+        "verl.plugins": [
+            "aero_verl_patches = verl_patches.plugin",
+            "aero = recipe.aero.register",
+        ],
+    },
+)
