@@ -1,0 +1,164 @@
+"""AERO's knobs (spec section 3) as one validated, immutable object.
+
+Every knob lives under ``algorithm.aero`` in the Hydra config. The dataclass is the single place that knows
+the defaults and the valid ranges, so a bad value is refused at start-up (before Ray, models or data are
+touched) with a message that names the offending ``algorithm.aero.<key>`` and its value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+CONFIG_PREFIX = "algorithm.aero"
+
+HIGH_SUCCESS_CURATIONS = ("none", "mirror")
+POSTERIOR_SCOPES = ("degenerate", "all")
+ADVANTAGE_STATS = ("kept", "generated")
+
+_INT_KEYS = ("n_explore", "budget", "n_extra", "min_incorrect_kept", "degenerate_keep", "seed")
+_FLOAT_KEYS = (
+    "rescue_threshold",
+    "low_success_threshold",
+    "reject_ratio",
+    "prior_alpha",
+    "prior_beta",
+    "posterior_decay",
+    "success_threshold",
+    "epsilon",
+)
+_STR_KEYS = ("high_success_curation", "posterior_scope", "advantage_stats", "success_key")
+
+
+class AeroConfigError(ValueError):
+    """An ``algorithm.aero`` value is missing its type, out of range, or inconsistent with another key."""
+
+
+def _refuse(key: str, value: Any, why: str) -> AeroConfigError:
+    return AeroConfigError(f"{CONFIG_PREFIX}.{key}={value!r}: {why}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AeroConfig:
+    """Validated AERO hyper-parameters; field names and defaults are spec section 3 verbatim.
+
+    Attributes:
+        n_explore: Stage I rollouts per prompt.
+        budget: Maximum rollouts per prompt including rescue (the GRPO group size compared against).
+        n_extra: Rollouts per rescue round.
+        rescue_threshold: A prompt whose success rate u is at or below this is rescued.
+        low_success_threshold: Boundary between the low- and high-success strata.
+        reject_ratio: k in m = k * c (incorrect rollouts kept per correct one in a low-success group).
+        min_incorrect_kept: Floor on m.
+        high_success_curation: ``none`` keeps mixed high-success groups; ``mirror`` swaps correct/incorrect roles.
+        prior_alpha: Beta prior pseudo-successes.
+        prior_beta: Beta prior pseudo-failures.
+        posterior_decay: Forgetting factor of past steps' counts, in [0, 1].
+        posterior_scope: ``degenerate`` uses the posterior only for degenerate groups; ``all`` everywhere.
+        degenerate_keep: Rollouts kept from a degenerate group (0 drops it).
+        advantage_stats: ``kept`` or ``generated``: which rollouts give a mixed group's mean and std.
+        success_key: reward-extra-info key marking success; falls back to score > success_threshold.
+        success_threshold: Score above which a rollout counts as a success.
+        seed: Curation randomness, combined with the step and a stable hash of the prompt id.
+        epsilon: Added to the std (GRPO and posterior advantages), as verl's ``grpo`` does.
+    """
+
+    n_explore: int = 4
+    budget: int = 8
+    n_extra: int = 2
+    rescue_threshold: float = 0.0
+    low_success_threshold: float = 0.5
+    reject_ratio: float = 1.0
+    min_incorrect_kept: int = 1
+    high_success_curation: str = "none"
+    prior_alpha: float = 1.0
+    prior_beta: float = 1.0
+    posterior_decay: float = 0.5
+    posterior_scope: str = "degenerate"
+    degenerate_keep: int = 4
+    advantage_stats: str = "kept"
+    success_key: str = "acc"
+    success_threshold: float = 0.0
+    seed: int = 0
+    epsilon: float = 1e-6
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        self._check_ranges()
+
+    def _check_types(self) -> None:
+        for key in _INT_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise _refuse(key, value, "must be an integer")
+            object.__setattr__(self, key, int(value))
+        for key in _FLOAT_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise _refuse(key, value, "must be a finite number")
+            object.__setattr__(self, key, float(value))
+        for key in _STR_KEYS:
+            value = getattr(self, key)
+            if not isinstance(value, str):
+                raise _refuse(key, value, "must be a string")
+
+    def _check_ranges(self) -> None:
+        for key in ("n_explore", "budget", "n_extra"):
+            if getattr(self, key) < 1:
+                raise _refuse(key, getattr(self, key), "must be >= 1")
+        if self.n_explore > self.budget:
+            raise _refuse("n_explore", self.n_explore, f"must not exceed algorithm.aero.budget={self.budget}")
+        for key in ("min_incorrect_kept", "degenerate_keep", "seed"):
+            if getattr(self, key) < 0:
+                raise _refuse(key, getattr(self, key), "must be >= 0")
+        for key in ("rescue_threshold", "low_success_threshold", "posterior_decay"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise _refuse(key, getattr(self, key), "must lie in [0, 1]")
+        if self.rescue_threshold >= self.low_success_threshold:
+            raise _refuse(
+                "rescue_threshold",
+                self.rescue_threshold,
+                f"must be below algorithm.aero.low_success_threshold={self.low_success_threshold}",
+            )
+        for key in ("reject_ratio", "prior_alpha", "prior_beta", "epsilon"):
+            if getattr(self, key) <= 0.0:
+                raise _refuse(key, getattr(self, key), "must be > 0")
+        for key, allowed in (
+            ("high_success_curation", HIGH_SUCCESS_CURATIONS),
+            ("posterior_scope", POSTERIOR_SCOPES),
+            ("advantage_stats", ADVANTAGE_STATS),
+        ):
+            if getattr(self, key) not in allowed:
+                raise _refuse(key, getattr(self, key), f"must be one of {list(allowed)}")
+        if not self.success_key:
+            raise _refuse("success_key", self.success_key, "must be a non-empty string")
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | Any | None) -> AeroConfig:
+        """Builds the config from ``algorithm.aero`` (a dict, an OmegaConf DictConfig or None for all defaults).
+
+        Duck-typed on ``keys()``/``__getitem__`` so this module needs no OmegaConf import; DictConfig
+        interpolations are resolved by its ``__getitem__``.
+
+        Raises:
+            AeroConfigError: for an unknown key (a typo would otherwise silently keep the default) or any
+                invalid value; the message names ``algorithm.aero.<key>`` and the value.
+        """
+        if mapping is None:
+            return cls()
+        if not hasattr(mapping, "keys") or not hasattr(mapping, "__getitem__"):
+            raise AeroConfigError(f"{CONFIG_PREFIX} must be a mapping, got {type(mapping).__name__}: {mapping!r}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        values = {}
+        for key in mapping.keys():
+            if key not in known:
+                raise _refuse(str(key), mapping[key], f"unknown key; known keys: {sorted(known)}")
+            values[key] = mapping[key]
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-python view, e.g. for logging the resolved config or saving it beside a checkpoint."""
+        return dataclasses.asdict(self)

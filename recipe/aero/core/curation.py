@@ -1,0 +1,204 @@
+"""Batch curation (spec section 2, steps 4-6): which generated rollouts are trained on.
+
+Low-success groups keep every correct rollout and a balanced random share of the incorrect ones (rejection
+sampling); high-success groups are kept (``none``) or curated with the roles swapped (``mirror``); degenerate
+groups keep ``degenerate_keep`` random rollouts for the posterior advantage. The random picks are
+reproducible across processes and runs: each rollout gets a pseudo-random key from splitmix64 over
+(seed, step, blake2b(prompt id), rollout id), and a group keeps its lowest-keyed candidates. That is a
+uniformly random subset, computed for the whole batch with one lexsort instead of one generator per group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from recipe.aero.core.config import AeroConfig
+from recipe.aero.core.strata import STRATUM_NAMES, Stratum, stratify
+
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+def stable_key_hash(key: str) -> int:
+    """64-bit hash of a prompt id that is identical in every process (unlike ``hash``, which is salted)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _splitmix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, vectorised; uint64 arithmetic wraps by design."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + _GOLDEN_GAMMA
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def rollout_random_keys(
+    group_index: np.ndarray, rollout_ids: np.ndarray, prompt_keys: Sequence[str], step: int, seed: int
+) -> np.ndarray:
+    """uint64 pseudo-random key per rollout, a pure function of (seed, step, prompt id, rollout id)."""
+    prompt_hashes = np.fromiter((stable_key_hash(str(key)) for key in prompt_keys), np.uint64, len(prompt_keys))
+    step_seed = _splitmix64(_splitmix64(np.asarray([seed], np.uint64)) ^ np.asarray([step], np.uint64))
+    group_seeds = _splitmix64(step_seed ^ prompt_hashes)
+    return _splitmix64(group_seeds[group_index] ^ _splitmix64(rollout_ids.astype(np.uint64)))
+
+
+def positions_within_groups(group_index: np.ndarray, num_groups: int) -> np.ndarray:
+    """0-based position of each row among the rows of its group, in order of appearance."""
+    order = np.argsort(group_index, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(np.bincount(group_index, minlength=num_groups))[:-1]))
+    positions = np.empty(len(group_index), dtype=np.int64)
+    positions[order] = np.arange(len(group_index)) - starts[group_index[order]]
+    return positions
+
+
+def _round_half_up(values: np.ndarray) -> np.ndarray:
+    return np.floor(values + 0.5).astype(np.int64)
+
+
+def kept_share_quota(n_always: np.ndarray, n_candidates: np.ndarray, cfg: AeroConfig) -> np.ndarray:
+    """m = min(candidates, max(min_incorrect_kept, round_half_up(reject_ratio * always_kept))), spec step 4.
+
+    ``always_kept`` is c for a low-success group (candidates are the incorrect rollouts) and n - c for a
+    ``mirror``-curated high-success group. Rounding is half-up (2.5 -> 3), not Python's half-to-even.
+    """
+    wanted = np.maximum(cfg.min_incorrect_kept, _round_half_up(cfg.reject_ratio * np.asarray(n_always)))
+    return np.minimum(np.asarray(n_candidates, dtype=np.int64), wanted)
+
+
+@dataclasses.dataclass(frozen=True)
+class CurationResult:
+    """What curation decided for one batch; per-rollout arrays have length R, per-group ones length G.
+
+    Attributes:
+        keep: bool[R], True for rollouts that are trained on.
+        stratum: int8[G] ``Stratum`` per group, from success over all generated rollouts.
+        degenerate: bool[G], all rollouts correct or all wrong.
+        n_generated: int64[G] rollouts generated per group.
+        n_correct: int64[G] correct rollouts per group.
+        n_kept: int64[G] rollouts kept per group.
+    """
+
+    keep: np.ndarray
+    stratum: np.ndarray
+    degenerate: np.ndarray
+    n_generated: np.ndarray
+    n_correct: np.ndarray
+    n_kept: np.ndarray
+
+    @property
+    def n_dropped(self) -> np.ndarray:
+        """int64[G] rollouts curated out per group."""
+        return self.n_generated - self.n_kept
+
+    def counts_by_stratum(self) -> dict[str, dict[str, int]]:
+        """Per stratum name (``rescue``/``low``/``high``) and ``total``: prompts, degenerate prompts and
+        generated/kept/dropped rollouts, so the trainer can log generated = trained + dropped per stratum."""
+        counts = {}
+        for stratum, name in STRATUM_NAMES.items():
+            in_stratum = self.stratum == stratum
+            counts[name] = self._counts(in_stratum)
+        counts["total"] = self._counts(np.ones_like(self.degenerate))
+        return counts
+
+    def _counts(self, groups: np.ndarray) -> dict[str, int]:
+        return {
+            "prompts": int(groups.sum()),
+            "degenerate_prompts": int((groups & self.degenerate).sum()),
+            "generated": int(self.n_generated[groups].sum()),
+            "kept": int(self.n_kept[groups].sum()),
+            "dropped": int(self.n_dropped[groups].sum()),
+        }
+
+
+def curate_batch(
+    success: np.ndarray,
+    group_index: np.ndarray,
+    prompt_keys: Sequence[str],
+    step: int,
+    cfg: AeroConfig,
+    *,
+    rollout_ids: np.ndarray | None = None,
+    apply_curation: bool = True,
+) -> CurationResult:
+    """Decides which rollouts of a batch are trained on (AERO), or keeps all of them (GRPO accounting).
+
+    Args:
+        success: bool[R] per generated rollout.
+        group_index: int[R] in [0, G): the prompt each rollout belongs to; every prompt needs >= 1 rollout.
+        prompt_keys: G stable prompt ids (``data_source/index``), seeding that prompt's random picks.
+        step: Global training step (>= 0), so different steps draw different subsets.
+        cfg: Curation knobs and ``seed``.
+        rollout_ids: Optional int[R] id of each rollout within its prompt (e.g. its generation order), making
+            the picks independent of row order. Default: position among the prompt's rows.
+        apply_curation: False keeps every rollout but still reports strata and counts, so that a GRPO run
+            is accounted exactly like an AERO run.
+
+    Returns:
+        The keep mask and per-group strata/degeneracy/counts.
+
+    Raises:
+        ValueError: for mismatched lengths, out-of-range group indices, empty groups or a negative step.
+    """
+    success = np.asarray(success, dtype=bool)
+    group_index = np.asarray(group_index, dtype=np.int64)
+    num_groups = len(prompt_keys)
+    _check_layout(success, group_index, num_groups, step)
+    n_generated = np.bincount(group_index, minlength=num_groups)
+    n_correct = np.bincount(group_index, weights=success, minlength=num_groups).astype(np.int64)
+    strata = stratify(n_correct, n_generated, cfg)
+    degenerate = (n_correct == 0) | (n_correct == n_generated)
+
+    if not apply_curation:
+        keep = np.ones(len(success), dtype=bool)
+        return CurationResult(keep, strata, degenerate, n_generated, n_correct, n_generated.copy())
+
+    # Per group: which rollouts are always kept, which are candidates for a random pick, and how many to pick.
+    # Mixed groups of the rescue stratum (possible only with rescue_threshold > 0, when rescue ran out of
+    # budget) are curated like low-success ones (DECIDED: the spec's step 4 covers every u below the boundary).
+    n_wrong = n_generated - n_correct
+    low_like = ~degenerate & (strata != Stratum.HIGH)
+    mirrored = ~degenerate & (strata == Stratum.HIGH) & (cfg.high_success_curation == "mirror")
+    quota = np.zeros(num_groups, dtype=np.int64)
+    quota[low_like] = kept_share_quota(n_correct[low_like], n_wrong[low_like], cfg)
+    quota[mirrored] = kept_share_quota(n_wrong[mirrored], n_correct[mirrored], cfg)
+    quota[degenerate] = np.minimum(n_generated[degenerate], cfg.degenerate_keep)
+
+    row_low, row_mirror, row_degenerate = low_like[group_index], mirrored[group_index], degenerate[group_index]
+    always = (row_low & success) | (row_mirror & ~success) | ~(row_low | row_mirror | row_degenerate)
+    candidate = (row_low & ~success) | (row_mirror & success) | row_degenerate
+
+    if rollout_ids is None:
+        rollout_ids = positions_within_groups(group_index, num_groups)
+    random_keys = rollout_random_keys(group_index, np.asarray(rollout_ids), prompt_keys, step, cfg.seed)
+    # Sort by group, then candidates first, then random key: a candidate's rank within its group is then
+    # its rank among the group's candidates, and the lowest `quota` ranks are a uniform random subset.
+    order = np.lexsort((random_keys, ~candidate, group_index))
+    starts = np.concatenate(([0], np.cumsum(n_generated)[:-1]))
+    rank = np.empty(len(success), dtype=np.int64)
+    rank[order] = np.arange(len(success)) - starts[group_index[order]]
+    keep = always | (candidate & (rank < quota[group_index]))
+    n_kept = np.bincount(group_index, weights=keep, minlength=num_groups).astype(np.int64)
+    return CurationResult(keep, strata, degenerate, n_generated, n_correct, n_kept)
+
+
+def curate(
+    success: np.ndarray, group_ids: np.ndarray, step: int, prompt_keys: Sequence[str], cfg: AeroConfig
+) -> np.ndarray:
+    """Keep mask only; see :func:`curate_batch` for the arguments and the per-group information."""
+    return curate_batch(success, group_ids, prompt_keys, step, cfg).keep
+
+
+def _check_layout(success: np.ndarray, group_index: np.ndarray, num_groups: int, step: int) -> None:
+    if success.ndim != 1 or group_index.shape != success.shape:
+        raise ValueError(f"success {success.shape} and group_index {group_index.shape} must be equal-length 1-D")
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    if len(group_index) and (group_index.min() < 0 or group_index.max() >= num_groups):
+        raise ValueError(f"group_index must lie in [0, {num_groups}) (one prompt key per group)")
+    empty = np.flatnonzero(np.bincount(group_index, minlength=num_groups) == 0)
+    if len(empty):
+        raise ValueError(f"group {int(empty[0])} has no rollouts; every prompt key needs at least one rollout")
