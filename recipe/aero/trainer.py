@@ -1,0 +1,165 @@
+"""The AERO trainer: verl's V1 sync trainer plus the posterior store, AERO advantages and AERO accounting.
+
+:class:`AeroTrainer` is a ``PPOTrainerSync`` registered as trainer mode ``"aero"``. It changes five things:
+it builds the :class:`~recipe.aero.sampler.AeroReplayBuffer`; before verl computes advantages it updates the
+posterior store once with the step's generated counts and hands the ``aero`` estimator each group's posterior
+mean and degeneracy; it adds the ``aero/*`` metrics (spec section 4) and unbiased ``pass@k`` / ``avg@k``
+validation metrics to what verl logs; and it saves the posterior store and the cumulative counters inside
+verl's ``global_step_N/`` checkpoint before verl marks the step as the latest, restoring them on resume.
+The same trainer runs the GRPO baseline (``algorithm.adv_estimator=grpo``): no curation, verl's ``grpo``
+estimator, identical accounting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+import torch
+import transfer_queue as tq
+from transfer_queue import KVBatchMeta
+from verl.trainer.ppo.v1.trainer_base import register_trainer
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+from recipe.aero import group_context
+from recipe.aero.accounting import CumulativeCounters, step_compute_metrics, step_metrics, zero_advantage_share
+from recipe.aero.core.advantages import group_mean_std
+from recipe.aero.core.config import AeroConfig
+from recipe.aero.core.posterior import PosteriorStore
+from recipe.aero.sampler import AeroReplayBuffer
+from recipe.aero.validation import pass_at_k_metrics
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "aero_state.json"
+
+
+@register_trainer("aero")
+class AeroTrainer(PPOTrainerSync):
+    """verl's sync V1 trainer with AERO's sampler, posterior store, metrics and checkpoint state."""
+
+    def __init__(self, config):
+        self.aero = AeroConfig.from_mapping(config.algorithm.get("aero"))
+        self.adaptive = config.algorithm.adv_estimator == "aero"
+        self.posterior = PosteriorStore.from_config(self.aero)
+        self.cumulative = CumulativeCounters()
+        super().__init__(config)
+        # Registered under its own name but a sync trainer: verl's `trainer_mode != "sync"` branches (async
+        # checkpointing of TransferQueue, re-issue of in-flight prompts) must not fire.
+        self.trainer_mode = "sync"
+        self.n_params = count_parameters(config.actor_rollout_ref.model.path)
+
+    def _build_replay_buffer(self) -> AeroReplayBuffer:
+        sampler_config = self.config.trainer.v1.sampler
+        mode_config = self.config.trainer.v1.get("aero", {})
+        return AeroReplayBuffer(
+            aero=self.aero,
+            curate=self.adaptive,
+            poll_interval=float(mode_config.get("poll_interval_s", 0.05)),
+            trainer_mode="sync",
+            trainer_config=mode_config,
+            max_off_policy_threshold=sampler_config.max_off_policy_threshold,
+            max_off_policy_strategy=sampler_config.max_off_policy_strategy,
+            sampler_kwargs=sampler_config.sampler_kwargs,
+            refill_fn=self._add_prompts_to_generate,
+        )
+
+    def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        record, curation = self.replay_buffer.last_record, self.replay_buffer.last_curation
+        # Updated in both arms (identical accounting); only the AERO arm's advantages read it.
+        group_p = self.posterior.update(record.prompt_keys, curation.n_correct, curation.n_generated)
+        metrics.update({f"aero/posterior/{name}": value for name, value in self.posterior.summary().items()})
+        if not self.adaptive:
+            batch = super()._compute_advantage(batch, metrics)
+        else:
+            uids = record.uids
+            generated_mean, generated_std = group_mean_std(
+                self.replay_buffer.last_generated_scores, record.group_index, len(uids)
+            )
+            context = group_context.GroupContext(
+                p=dict(zip(uids, group_p.tolist(), strict=True)),
+                n_generated=dict(zip(uids, curation.n_generated.tolist(), strict=True)),
+                n_correct=dict(zip(uids, curation.n_correct.tolist(), strict=True)),
+                generated_mean=dict(zip(uids, generated_mean.tolist(), strict=True)),
+                generated_std=dict(zip(uids, generated_std.tolist(), strict=True)),
+            )
+            with group_context.attached(context):
+                batch = super()._compute_advantage(batch, metrics)
+        metrics["aero/zero_adv_share/after"] = self._zero_advantage_share(batch, record)
+        return batch
+
+    def _zero_advantage_share(self, batch: KVBatchMeta, record) -> float:
+        """Share of trained prompts whose advantages are all exactly zero, read back from the batch."""
+        rows = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
+        keys = [batch.keys[i] for i in rows]
+        advantages = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=["advantages"])
+        abs_max = advantages["advantages"].to_padded_tensor(0.0).abs().amax(dim=-1).double().numpy()
+        position = {uid: i for i, uid in enumerate(record.uids)}
+        group_index = np.array([position[key.split("_")[0]] for key in keys], dtype=np.int64)
+        return zero_advantage_share(group_index, abs_max, len(record.uids))
+
+    def _compute_metrics(self, batch: KVBatchMeta, metrics, timing_raw, global_steps, epoch):
+        super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
+        record = self.replay_buffer.last_record
+        actor = self.config.actor_rollout_ref.actor
+        step = step_metrics(record, n_extra=self.aero.n_extra if self.adaptive else 1)
+        step.update(
+            step_compute_metrics(
+                record, self.n_params, with_reference=self.use_reference_policy, ppo_epochs=int(actor.ppo_epochs)
+            )
+        )
+        step.update(self.cumulative.add(step))
+        metrics.update(step)
+
+    def _val_metrics_update(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs):
+        metric_dict = super()._val_metrics_update(
+            data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs
+        )
+        correct = reward_extra_infos_dict.get(self.aero.success_key)
+        if correct is None or any(value is None for value in correct):
+            correct = [score > self.aero.success_threshold for score in reward_extra_infos_dict["reward"]]
+        metric_dict.update(pass_at_k_metrics(data_sources, sample_uids, correct))
+        return metric_dict
+
+    def _save_checkpoint(self):
+        folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
+        os.makedirs(folder, exist_ok=True)
+        state = {"posterior": self.posterior.state_dict(), "cumulative": self.cumulative.state_dict()}
+        with open(os.path.join(folder, STATE_FILE), "w") as f:
+            json.dump(state, f)
+        # verl writes latest_checkpointed_iteration.txt last, so a checkpoint it marks always has our state.
+        super()._save_checkpoint()
+
+    def _load_checkpoint(self):
+        super()._load_checkpoint()
+        if self.global_steps == 0:
+            return
+        trainer = self.config.trainer
+        if trainer.resume_mode == "resume_path":
+            folder = trainer.resume_from_path
+        else:
+            folder = os.path.join(trainer.default_local_dir, f"global_step_{self.global_steps}")
+        path = os.path.join(folder, STATE_FILE)
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"resuming from {folder} but it has no {STATE_FILE}: the checkpoint was not written by the AERO "
+                "trainer, so the posterior store and cumulative counters cannot be restored"
+            )
+        with open(path) as f:
+            state = json.load(f)
+        self.posterior.load_state_dict(state["posterior"])
+        self.cumulative.load_state_dict(state["cumulative"])
+        logger.info("restored AERO state from %s: %d prompts in the posterior store", path, len(self.posterior))
+
+
+def count_parameters(model_path: str) -> int:
+    """The policy's parameter count, from its config alone (the model is built on the meta device)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from verl.utils.fs import copy_to_local
+
+    config = AutoConfig.from_pretrained(copy_to_local(model_path), trust_remote_code=False)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(parameter.numel() for parameter in model.parameters())
