@@ -1,0 +1,101 @@
+"""AeroConfig: spec defaults, mapping/DictConfig input, and refusal of every invalid value by key name."""
+
+import dataclasses
+
+import pytest
+from omegaconf import OmegaConf
+
+from recipe.aero.core.config import AeroConfig, AeroConfigError
+
+SPEC_DEFAULTS = {
+    "n_explore": 4,
+    "budget": 8,
+    "n_extra": 2,
+    "rescue_threshold": 0.0,
+    "low_success_threshold": 0.5,
+    "reject_ratio": 1.0,
+    "min_incorrect_kept": 1,
+    "high_success_curation": "none",
+    "prior_alpha": 1.0,
+    "prior_beta": 1.0,
+    "posterior_decay": 0.5,
+    "posterior_scope": "degenerate",
+    "degenerate_keep": 4,
+    "advantage_stats": "kept",
+    "success_key": "acc",
+    "success_threshold": 0.0,
+    "seed": 0,
+    "epsilon": 1e-6,
+}
+
+
+def test_defaults_are_the_spec_table():
+    assert AeroConfig().to_dict() == SPEC_DEFAULTS
+
+
+def test_from_mapping_accepts_none_dict_and_dictconfig():
+    assert AeroConfig.from_mapping(None) == AeroConfig()
+    overrides = {"n_explore": 2, "budget": 16, "high_success_curation": "mirror", "reject_ratio": 2}
+    from_dict = AeroConfig.from_mapping(overrides)
+    from_dictconfig = AeroConfig.from_mapping(OmegaConf.create(overrides))
+    assert from_dict == from_dictconfig
+    assert (from_dict.n_explore, from_dict.budget, from_dict.high_success_curation) == (2, 16, "mirror")
+    assert isinstance(from_dict.reject_ratio, float) and from_dict.reject_ratio == 2.0
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        AeroConfig().budget = 3
+
+
+INVALID = [
+    ({"n_explore": 9}, "n_explore"),  # more than budget 8
+    ({"n_explore": 0}, "n_explore"),
+    ({"n_extra": 0}, "n_extra"),
+    ({"budget": 0, "n_explore": 0}, "n_explore"),
+    ({"budget": 0}, "budget"),
+    ({"reject_ratio": 0.0}, "reject_ratio"),
+    ({"reject_ratio": -1.0}, "reject_ratio"),
+    ({"min_incorrect_kept": -1}, "min_incorrect_kept"),
+    ({"degenerate_keep": -1}, "degenerate_keep"),
+    ({"rescue_threshold": -0.1}, "rescue_threshold"),
+    ({"low_success_threshold": 1.5}, "low_success_threshold"),
+    ({"low_success_threshold": -0.5}, "low_success_threshold"),
+    ({"rescue_threshold": 0.5}, "rescue_threshold"),  # equal to low_success_threshold
+    ({"rescue_threshold": 0.6, "low_success_threshold": 0.4}, "rescue_threshold"),
+    ({"posterior_decay": 1.01}, "posterior_decay"),
+    ({"posterior_decay": -0.1}, "posterior_decay"),
+    ({"prior_alpha": 0.0}, "prior_alpha"),
+    ({"prior_beta": -2.0}, "prior_beta"),
+    ({"epsilon": 0.0}, "epsilon"),
+    ({"high_success_curation": "drop"}, "high_success_curation"),
+    ({"posterior_scope": "mixed"}, "posterior_scope"),
+    ({"advantage_stats": "all"}, "advantage_stats"),
+    ({"n_explore": "4"}, "n_explore"),
+    ({"budget": 8.0}, "budget"),
+    ({"seed": True}, "seed"),
+    ({"seed": -1}, "seed"),
+    ({"reject_ratio": "1.0"}, "reject_ratio"),
+    ({"prior_alpha": float("nan")}, "prior_alpha"),
+    ({"success_threshold": float("inf")}, "success_threshold"),
+    ({"success_key": 3}, "success_key"),
+    ({"success_key": ""}, "success_key"),
+    ({"high_success_curation": None}, "high_success_curation"),
+    ({"n_exploer": 4}, "n_exploer"),  # unknown key (typo)
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), INVALID, ids=[f"{k}={v}" for v, k in INVALID])
+@pytest.mark.parametrize("container", ["dict", "dictconfig"])
+def test_invalid_value_is_refused_naming_the_key(overrides, key, container):
+    mapping = overrides if container == "dict" else OmegaConf.create(overrides)
+    with pytest.raises(AeroConfigError) as error:
+        AeroConfig.from_mapping(mapping)
+    message = str(error.value)
+    assert f"algorithm.aero.{key}=" in message
+    assert repr(overrides[key]) in message
+
+
+def test_non_mapping_is_refused():
+    with pytest.raises(AeroConfigError, match="algorithm.aero must be a mapping"):
+        AeroConfig.from_mapping([("n_explore", 4)])

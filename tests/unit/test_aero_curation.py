@@ -1,0 +1,160 @@
+"""Batch curation: spec rules per stratum, accounting, reproducibility and randomness of the picks."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recipe.aero.core.config import AeroConfig
+from recipe.aero.core.curation import curate, curate_batch, kept_share_quota, stable_key_hash
+from recipe.aero.core.strata import Stratum
+
+FAST = settings(max_examples=80, deadline=None)
+
+
+def _batch(groups):
+    """groups: list of success lists -> (success, group_index, keys)."""
+    success = np.array([s for group in groups for s in group], dtype=bool)
+    group_index = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+    return success, group_index, [f"math/{i}" for i in range(len(groups))]
+
+
+def test_low_success_group_keeps_all_correct_and_balanced_incorrect():
+    success, group_index, keys = _batch([[1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]])
+    result = curate_batch(success, group_index, keys, step=0, cfg=AeroConfig())
+    for group, correct in ((0, 1), (1, 2)):
+        rows = group_index == group
+        assert result.keep[rows & success].all()
+        assert (result.keep[rows & ~success]).sum() == correct  # reject_ratio 1 -> m = c
+    assert result.stratum.tolist() == [Stratum.LOW, Stratum.LOW]
+
+
+def test_high_success_none_keeps_everything_and_mirror_swaps_roles():
+    success, group_index, keys = _batch([[1, 1, 1, 0, 0, 1, 1, 1]])
+    kept_none = curate_batch(success, group_index, keys, 0, AeroConfig())
+    assert kept_none.keep.all()
+    mirrored = curate_batch(success, group_index, keys, 0, AeroConfig(high_success_curation="mirror"))
+    assert mirrored.keep[~success].all()
+    assert mirrored.keep[success].sum() == 2  # m = min(6, max(1, round(1.0 * 2)))
+
+
+def test_degenerate_groups_keep_degenerate_keep_or_all():
+    success, group_index, keys = _batch([[1] * 8, [0] * 8, [0, 0]])
+    result = curate_batch(success, group_index, keys, 0, AeroConfig(degenerate_keep=4))
+    assert result.n_kept.tolist() == [4, 4, 2]
+    assert result.degenerate.tolist() == [True, True, True]
+    dropped = curate_batch(success, group_index, keys, 0, AeroConfig(degenerate_keep=0))
+    assert not dropped.keep.any()
+
+
+def test_no_curation_keeps_all_with_the_same_accounting():
+    success, group_index, keys = _batch([[1, 0, 0, 0], [1] * 4, [0] * 8])
+    result = curate_batch(success, group_index, keys, 3, AeroConfig(), apply_curation=False)
+    assert result.keep.all()
+    counts = result.counts_by_stratum()
+    assert counts["rescue"] == {"prompts": 1, "degenerate_prompts": 1, "generated": 8, "kept": 8, "dropped": 0}
+    assert counts["total"]["generated"] == 16
+
+
+def test_quota_rounds_half_up():
+    cfg = AeroConfig(reject_ratio=0.5, min_incorrect_kept=0)
+    assert kept_share_quota(np.array([1, 3, 5]), np.array([10, 10, 10]), cfg).tolist() == [1, 2, 3]
+
+
+def test_curate_refuses_bad_layouts():
+    cfg = AeroConfig()
+    with pytest.raises(ValueError, match="group 1 has no rollouts"):
+        curate_batch(np.array([True, False]), np.array([0, 0]), ["a", "b"], 0, cfg)
+    with pytest.raises(ValueError, match="group_index must lie in"):
+        curate_batch(np.array([True]), np.array([2]), ["a"], 0, cfg)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        curate_batch(np.array([True]), np.array([0]), ["a"], -1, cfg)
+
+
+def test_picks_are_uniform_over_steps():
+    success, group_index, keys = _batch([[1, 0, 0, 0, 0]])  # keep 1 of 4 incorrect
+    picks = np.zeros(len(success))
+    for step in range(2000):
+        picks += curate(success, group_index, step, keys, AeroConfig())
+    shares = picks[1:] / 2000
+    assert np.allclose(shares, 0.25, atol=0.04), shares
+
+
+def test_stable_hash_and_picks_do_not_depend_on_the_process():
+    success, group_index, keys = _batch([[1, 0, 0, 0, 0, 0, 0, 0]] * 20)
+    here = curate(success, group_index, 7, keys, AeroConfig(seed=3)).tolist()
+    code = (
+        "import json, numpy as np\n"
+        "from recipe.aero.core.config import AeroConfig\n"
+        "from recipe.aero.core.curation import curate, stable_key_hash\n"
+        f"s = np.array({success.astype(int).tolist()}, bool); g = np.array({group_index.tolist()})\n"
+        f"print(json.dumps([curate(s, g, 7, {keys!r}, AeroConfig(seed=3)).tolist(), stable_key_hash('math/1')]))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    there, hashed = json.loads(output.stdout)
+    assert there == here
+    assert hashed == stable_key_hash("math/1")
+
+
+@st.composite
+def batches(draw):
+    num_groups = draw(st.integers(1, 12))
+    groups = [draw(st.lists(st.booleans(), min_size=1, max_size=16)) for _ in range(num_groups)]
+    cfg = AeroConfig(
+        reject_ratio=draw(st.sampled_from([0.5, 1.0, 1.5, 3.0])),
+        min_incorrect_kept=draw(st.integers(0, 3)),
+        high_success_curation=draw(st.sampled_from(["none", "mirror"])),
+        degenerate_keep=draw(st.integers(0, 6)),
+        rescue_threshold=draw(st.sampled_from([0.0, 0.2])),
+        low_success_threshold=draw(st.sampled_from([0.5, 0.7])),
+        seed=draw(st.integers(0, 1000)),
+    )
+    return groups, cfg, draw(st.integers(0, 10_000)), draw(st.randoms(use_true_random=False))
+
+
+@FAST
+@given(batches())
+def test_curation_properties(case):
+    groups, cfg, step, rnd = case
+    success, group_index, keys = _batch(groups)
+    result = curate_batch(success, group_index, keys, step, cfg)
+    for group, outcomes in enumerate(groups):
+        rows = group_index == group
+        n, c = len(outcomes), sum(outcomes)
+        kept_correct, kept_wrong = result.keep[rows & success].sum(), result.keep[rows & ~success].sum()
+        round_half_up = int(np.floor(cfg.reject_ratio * c + 0.5))
+        if c in (0, n):
+            assert kept_correct + kept_wrong == min(n, cfg.degenerate_keep)
+        elif c / n < cfg.low_success_threshold:
+            assert kept_correct == c  # every correct rollout of a low-success group is kept
+            assert kept_wrong == min(n - c, max(cfg.min_incorrect_kept, round_half_up))
+        elif cfg.high_success_curation == "none":
+            assert kept_correct + kept_wrong == n
+        else:
+            assert kept_wrong == n - c
+            assert kept_correct == min(c, max(cfg.min_incorrect_kept, int(np.floor(cfg.reject_ratio * (n - c) + 0.5))))
+    # Accounting: generated = kept + dropped, per group, per stratum and in total.
+    assert (result.n_generated == result.n_kept + result.n_dropped).all()
+    assert result.n_kept.sum() == result.keep.sum()
+    counts = result.counts_by_stratum()
+    for entry in counts.values():
+        assert entry["generated"] == entry["kept"] + entry["dropped"]
+    assert sum(counts[name]["generated"] for name in ("rescue", "low", "high")) == len(success)
+    # Reproducible: same seed/step/keys -> same picks; with rollout ids, independent of row order.
+    again = curate_batch(success, group_index, keys, step, cfg)
+    assert np.array_equal(again.keep, result.keep)
+    rollout_ids = np.arange(len(success))
+    permutation = list(range(len(success)))
+    rnd.shuffle(permutation)
+    permutation = np.array(permutation)
+    base = curate_batch(success, group_index, keys, step, cfg, rollout_ids=rollout_ids)
+    shuffled = curate_batch(
+        success[permutation], group_index[permutation], keys, step, cfg, rollout_ids=rollout_ids[permutation]
+    )
+    assert np.array_equal(shuffled.keep, base.keep[permutation])
