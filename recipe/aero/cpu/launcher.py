@@ -1,0 +1,186 @@
+"""Launch a verl entry point (stock ``verl.trainer.main_ppo`` or a recipe main) on CPU and read its metrics.
+
+``run_verl_cpu`` runs ``python -m <module> <overrides>`` in a subprocess (its own process group, so a
+timeout can stop the driver and the Ray processes it started), with the environment the CPU platform
+needs, verl's file logger writing JSONL into the run directory, and returns the per-step metrics parsed from
+that file. Overrides come from :mod:`recipe.aero.cpu.overrides` first, then ``trainer.default_local_dir``,
+then the caller's, so the caller's win.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recipe.aero.cpu.overrides import cpu_overrides, runtime_env_overrides
+
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "log.txt"
+CHECKPOINT_DIR = "checkpoints"
+_ALWAYS_SET_ENV = ("VERL_PLATFORM",)
+
+
+@dataclass
+class RunResult:
+    """Outcome of one trainer run.
+
+    Attributes:
+        returncode: the driver's exit status (negative: killed by that signal).
+        timed_out: whether the run was stopped for exceeding its timeout.
+        wall_s: wall-clock seconds of the whole run (Ray start-up included).
+        command: the argv that was run.
+        run_dir: directory with ``log.txt``, ``metrics.jsonl`` and ``checkpoints/``.
+        metrics: one dict per JSONL line of verl's file logger: ``{"step": N, <metric>: value, ...}``.
+    """
+
+    returncode: int
+    timed_out: bool
+    wall_s: float
+    command: list[str]
+    run_dir: Path
+    metrics: list[dict] = field(default_factory=list)
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / LOG_FILE
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / METRICS_FILE
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / CHECKPOINT_DIR
+
+    def steps(self) -> dict[int, dict]:
+        """Metrics merged per step (training and validation lines of the same step together)."""
+        merged: dict[int, dict] = {}
+        for line in self.metrics:
+            merged.setdefault(line["step"], {}).update(line)
+        return dict(sorted(merged.items()))
+
+    def series(self, name: str) -> dict[int, float]:
+        """``{step: value}`` for one metric, over the steps that logged it."""
+        return {step: data[name] for step, data in self.steps().items() if name in data}
+
+    def log_tail(self, chars: int = 6000) -> str:
+        """The end of the combined stdout/stderr, for assertion messages."""
+        if not self.log_path.exists():
+            return "<no log>"
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def read_jsonl_metrics(path: str | Path) -> list[dict]:
+    """Parses verl's ``FileLogger`` output (``{"step": N, "data": {...}}`` per line) into flat dicts.
+
+    Raises:
+        ValueError: naming the file and line of a malformed record.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            records.append({"step": int(record["step"]), **record["data"]})
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}:{number}: not a verl file-logger record ({error}): {line[:200]}") from error
+    return records
+
+
+def cpu_env(extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The driver environment: the current one plus the CPU platform and offline switches."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "VERL_PLATFORM": "cpu",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "RAY_DEDUP_LOGS": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update({k: str(v) for k, v in (extra_env or {}).items()})
+    return env
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGINT first (lets the driver shut Ray down), then SIGKILL to the whole process group."""
+    for sig, grace in ((signal.SIGINT, 20), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_verl_cpu(
+    module: str,
+    overrides: Sequence[str],
+    run_dir: str | Path,
+    timeout: float = 300.0,
+    env: Mapping[str, str] | None = None,
+    n_gpus: int = 1,
+    include_cpu_overrides: bool = True,
+) -> RunResult:
+    """Runs ``python -m <module>`` with the CPU overrides plus ``overrides`` and returns its metrics.
+
+    Args:
+        module: entry point module, e.g. ``"verl.trainer.main_ppo"`` or ``"recipe.aero.main_aero"``.
+        overrides: Hydra overrides applied after the CPU ones (``++key=value`` to change an added key).
+        run_dir: created if missing; gets ``log.txt``, ``metrics.jsonl`` (truncated by verl at start) and
+            ``checkpoints/`` (``trainer.default_local_dir``, unless ``overrides`` sets another).
+        timeout: seconds before the run is stopped (``RunResult.timed_out``).
+        env: extra environment variables for the driver *and* the Ray workers (``runtime_env.env_vars``).
+        n_gpus: trainer ranks (fake Ray GPUs).
+        include_cpu_overrides: False to pass only ``overrides`` (e.g. when a recipe yaml already has them).
+
+    Returns:
+        The run's exit status, timing and metrics; a non-zero ``returncode`` is returned, not raised.
+    """
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    extra_env = {k: str(v) for k, v in (env or {}).items() if k not in _ALWAYS_SET_ENV}
+    args = list(cpu_overrides(n_gpus=n_gpus)) if include_cpu_overrides else []
+    args += runtime_env_overrides(extra_env)
+    args.append(f"trainer.default_local_dir={run_dir / CHECKPOINT_DIR}")
+    args += list(overrides)
+    command = [sys.executable, "-m", module, *args]
+    process_env = cpu_env(extra_env)
+    process_env["VERL_FILE_LOGGER_PATH"] = str(run_dir / METRICS_FILE)
+    (run_dir / "command.txt").write_text(" \\\n  ".join(command) + "\n")
+    start = time.monotonic()
+    timed_out = False
+    with open(run_dir / LOG_FILE, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=run_dir, env=process_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _stop(process)
+            returncode = process.returncode if process.returncode is not None else -signal.SIGKILL
+    return RunResult(
+        returncode=returncode,
+        timed_out=timed_out,
+        wall_s=time.monotonic() - start,
+        command=command,
+        run_dir=run_dir,
+        metrics=read_jsonl_metrics(run_dir / METRICS_FILE),
+    )

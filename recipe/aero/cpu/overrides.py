@@ -1,0 +1,123 @@
+"""The one place that lists the Hydra overrides running verl 0.9.1 on CPU (cpu_e2e_notes §3-§4, §10).
+
+Two groups:
+
+* :func:`cpu_overrides`: what any model needs on the CPU platform (device, FSDP2 + sdpa, the ``hf`` rollout,
+  dynamic batch sizes, Ray with fake GPUs, the ``VERL_PLATFORM`` env var for Ray workers, file logging).
+* :func:`tiny_run_overrides`: a tiny model/data/reward set from ``data_prep.tiny_assets`` and batch
+  sizes small enough for a 2-core machine.
+
+Callers append their own overrides after these; Hydra applies them in order, but a key may only be *added*
+once (``+key``), so change an added key with ``++key=value`` (e.g. ``++ray_kwargs.ray_init.num_gpus=2``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from data_prep.tiny_assets import TinyAssetPaths
+
+DEFAULT_RAY_NUM_CPUS = 16
+
+
+def runtime_env_overrides(env: Mapping[str, str]) -> list[str]:
+    """Adds env vars to ``ray_kwargs.ray_init.runtime_env.env_vars`` quoted, so Hydra keeps them strings.
+
+    Ray rejects non-string env values (``runtime_env['env_vars'] must be Dict[str,str]``) and Hydra would
+    type ``X=1`` as an int (cpu_e2e_notes §7.2).
+    """
+    lines = []
+    for name, value in env.items():
+        quoted = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        lines.append(f"+ray_kwargs.ray_init.runtime_env.env_vars.{name}='{quoted}'")
+    return lines
+
+
+def cpu_overrides(n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS) -> list[str]:
+    """Overrides that make ``verl.trainer.main_ppo`` (or a recipe main built on it) run on the CPU platform.
+
+    Args:
+        n_gpus: trainer ranks (fake Ray GPUs); each is one FSDP2 rank on gloo.
+        ray_num_cpus: Ray's CPU count. Must be set: with the 2 detected cores the TaskRunner, placement
+            bundles, TransferQueue actors and agent-loop/reward workers cannot all be placed and the job
+            hangs. Oversubscribing real cores is fine for tiny models.
+
+    Returns:
+        Hydra override strings, one per key.
+    """
+    return [
+        "trainer.device=cpu",
+        f"trainer.n_gpus_per_node={n_gpus}",
+        "trainer.nnodes=1",
+        "trainer.logger=[console,file]",
+        # FSDP1 fails on CPU ("module has CPU parameters ... sync_module_states"); FSDP2 on gloo works.
+        "actor_rollout_ref.actor.strategy=fsdp2",
+        "actor_rollout_ref.actor.fsdp_config.strategy=fsdp2",
+        "actor_rollout_ref.actor.fsdp_config.dtype=float32",
+        "actor_rollout_ref.ref.fsdp_config.dtype=float32",
+        "actor_rollout_ref.actor.use_torch_compile=False",
+        "actor_rollout_ref.actor.fsdp_config.use_torch_compile=False",
+        # flash-attn (verl's default attention) is not installed on CPU.
+        "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+        "actor_rollout_ref.model.use_remove_padding=False",
+        "actor_rollout_ref.model.enable_gradient_checkpointing=False",
+        # Token-budget micro-batches: ragged group sizes (AERO) break fixed micro-batch divisibility.
+        "actor_rollout_ref.actor.use_dynamic_bsz=True",
+        "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=True",
+        "actor_rollout_ref.ref.log_prob_use_dynamic_bsz=True",
+        # The HF-generate replica from verl_patches; one replica per trainer rank.
+        "actor_rollout_ref.rollout.name=hf",
+        "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        # Rollout logprobs feed training/rollout_probs_diff_*: the check that weight sync works.
+        "actor_rollout_ref.rollout.calculate_log_probs=True",
+        "actor_rollout_ref.rollout.agent.num_workers=1",
+        "reward.num_workers=1",
+        "data.dataloader_num_workers=0",
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
+        f"ray_kwargs.ray_init.num_cpus={ray_num_cpus}",
+        f"+ray_kwargs.ray_init.num_gpus={n_gpus}",
+        "+ray_kwargs.ray_init.include_dashboard=False",
+        *runtime_env_overrides({"VERL_PLATFORM": "cpu"}),
+    ]
+
+
+def tiny_run_overrides(
+    assets: TinyAssetPaths,
+    train_batch_size: int = 4,
+    rollout_n: int = 2,
+    max_prompt_length: int = 64,
+    max_response_length: int = 16,
+    lr: float = 1e-3,
+) -> list[str]:
+    """Model, data, reward and batch sizes for a seconds-per-step run on the tiny assets.
+
+    Args:
+        assets: paths from ``data_prep.tiny_assets.build_all``.
+        train_batch_size: prompts per step.
+        rollout_n: rollouts per prompt.
+        max_prompt_length: prompt tokens (the tiny prompts are about 25 byte tokens).
+        max_response_length: response tokens.
+        lr: actor learning rate.
+
+    Returns:
+        Hydra override strings, one per key.
+    """
+    return [
+        f"data.train_files={assets.train_file}",
+        f"data.val_files={assets.val_file}",
+        f"data.train_batch_size={train_batch_size}",
+        f"data.max_prompt_length={max_prompt_length}",
+        f"data.max_response_length={max_response_length}",
+        f"actor_rollout_ref.model.path={assets.model_dir}",
+        f"actor_rollout_ref.actor.optim.lr={lr}",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={train_batch_size}",
+        "actor_rollout_ref.actor.use_kl_loss=False",
+        f"actor_rollout_ref.rollout.n={rollout_n}",
+        f"reward.custom_reward_function.path={assets.reward_fn_file}",
+        "reward.custom_reward_function.name=compute_score",
+        "trainer.val_before_train=False",
+        "trainer.test_freq=-1",
+        "trainer.save_freq=-1",
+        "trainer.project_name=aero_cpu",
+        "trainer.experiment_name=tiny",
+    ]
