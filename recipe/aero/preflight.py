@@ -1,0 +1,277 @@
+"""Launch checks that run on the composed Hydra config before Ray starts (and a dry-run CLI for the launchers).
+
+Why: a paper-scale run spends minutes starting Ray, vLLM and Megatron before a bad key or an indivisible batch size
+surfaces, and some mistakes never surface at all (legacy reward keys are parsed and silently ignored by verl 0.9.1).
+Every error names the config key it is about.
+
+CLI (what ``DRY_RUN=1`` launchers run)::
+
+    python -m recipe.aero.preflight [--skip-data-check] <hydra overrides...>
+
+composes ``recipe/aero/config/aero_trainer.yaml`` with Hydra's compose API (so an unknown or misspelled key fails
+exactly as in a real launch), prints the resolved config and the check result, and exits non-zero on any error. It
+imports no worker code and starts no Ray cluster.
+"""
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
+CONFIG_NAME = "aero_trainer"
+AERO_REWARD_PATH = "pkg://recipe.aero.reward.math_reward"
+# Top-level groups from verl's legacy_reward_impl.yaml: parsed, but ignored by verl 0.9.1's main.
+LEGACY_REWARD_GROUPS = {
+    "custom_reward_function": "reward.custom_reward_function",
+    "reward_model": "reward.reward_manager / reward.reward_model",
+    "sandbox_fusion": "reward.sandbox_fusion",
+}
+
+
+class PreflightError(ValueError):
+    """The launch config is invalid; ``errors`` lists every problem found, each naming its key."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("launch config invalid:\n  - " + "\n  - ".join(errors))
+        self.errors = errors
+
+
+def _is_aero(cfg) -> bool:
+    return cfg.algorithm.adv_estimator == "aero"
+
+
+def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    from omegaconf import DictConfig
+
+    if isinstance(node, DictConfig):
+        for key in node:
+            yield from _leaves(node[key], f"{prefix}.{key}")
+    else:
+        yield prefix, node
+
+
+def _check_aero(cfg, errors: list[str]) -> None:
+    """``algorithm.aero`` must build an AeroConfig (unknown keys and bad ranges refused by the core)."""
+    from recipe.aero.core.config import AeroConfig, AeroConfigError
+
+    try:
+        AeroConfig.from_mapping(cfg.algorithm.get("aero"))
+    except AeroConfigError as error:
+        errors.append(str(error))
+
+
+def _check_dynamic_bsz(cfg, errors: list[str]) -> None:
+    """AERO's groups are ragged (explore + rescue rounds, curation), so fixed micro-batches hit verl's asserts."""
+    if not _is_aero(cfg):
+        return
+    arr = cfg.actor_rollout_ref
+    keys = {
+        "actor_rollout_ref.actor.use_dynamic_bsz": arr.actor.use_dynamic_bsz,
+        "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz": arr.rollout.log_prob_use_dynamic_bsz,
+    }
+    if _needs_reference(cfg):
+        keys["actor_rollout_ref.ref.log_prob_use_dynamic_bsz"] = arr.ref.log_prob_use_dynamic_bsz
+    for key, value in keys.items():
+        if not value:
+            errors.append(f"{key}={value}: AERO groups have ragged sizes; set it to True (token-budget micro-batches)")
+    sequence = cfg.data.max_prompt_length + cfg.data.max_response_length
+    for key, value in [
+        ("actor_rollout_ref.actor.ppo_max_token_len_per_gpu", arr.actor.ppo_max_token_len_per_gpu),
+        ("actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu", arr.rollout.log_prob_max_token_len_per_gpu),
+    ]:
+        if arr.actor.use_dynamic_bsz and value < sequence:
+            errors.append(f"{key}={value}: below max_prompt_length + max_response_length = {sequence}")
+
+
+def _needs_reference(cfg) -> bool:
+    return bool(cfg.algorithm.get("use_kl_in_reward", False) or cfg.actor_rollout_ref.actor.use_kl_loss)
+
+
+def _data_parallel_size(cfg, n_gpus: int, errors: list[str]) -> int | None:
+    """Actor data-parallel size: n_gpus / (TP * PP * CP) for Megatron, n_gpus / Ulysses SP for FSDP."""
+    actor = cfg.actor_rollout_ref.actor
+    if actor.strategy == "megatron":
+        prefix = "actor_rollout_ref.actor.megatron"
+        names = ["tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size"]
+        model_parallel = {f"{prefix}.{name}": actor.megatron[name] for name in names}
+    else:
+        sequence_parallel = actor.get("ulysses_sequence_parallel_size", 1)
+        model_parallel = {"actor_rollout_ref.actor.ulysses_sequence_parallel_size": sequence_parallel}
+    product = 1
+    for size in model_parallel.values():
+        product *= size
+    if product < 1 or n_gpus % product:
+        keys = " * ".join(f"{key}={size}" for key, size in model_parallel.items())
+        errors.append(f"{keys} = {product} does not divide trainer.n_gpus_per_node * trainer.nnodes = {n_gpus}")
+        return None
+    return n_gpus // product
+
+
+def _check_batches(cfg, errors: list[str]) -> None:
+    """Batch / mini-batch / micro-batch / GPU divisibility, mirroring how verl splits the batch."""
+    actor = cfg.actor_rollout_ref.actor
+    rollout = cfg.actor_rollout_ref.rollout
+    n_gpus = cfg.trainer.n_gpus_per_node * cfg.trainer.nnodes
+    train_batch, mini_batch = cfg.data.train_batch_size, actor.ppo_mini_batch_size
+    if mini_batch < 1 or train_batch % mini_batch:
+        errors.append(
+            f"data.train_batch_size={train_batch} is not a multiple of actor_rollout_ref.actor.ppo_mini_batch_size="
+            f"{mini_batch} (prompts per optimizer step)"
+        )
+    if n_gpus % rollout.tensor_model_parallel_size:
+        errors.append(
+            f"actor_rollout_ref.rollout.tensor_model_parallel_size={rollout.tensor_model_parallel_size} does not "
+            f"divide trainer.n_gpus_per_node * trainer.nnodes = {n_gpus}"
+        )
+    dp = _data_parallel_size(cfg, n_gpus, errors)
+    if dp is None or _is_aero(cfg):
+        return  # AERO mini-batches have ragged sizes: verl pads them to dp; dynamic bsz is checked instead
+    per_mini = mini_batch * rollout.n
+    if per_mini % dp:
+        errors.append(
+            f"actor_rollout_ref.actor.ppo_mini_batch_size={mini_batch} * actor_rollout_ref.rollout.n={rollout.n} "
+            f"= {per_mini} trajectories is not divisible by the actor data-parallel size {dp}"
+        )
+    elif (
+        not actor.use_dynamic_bsz
+        and actor.ppo_micro_batch_size_per_gpu
+        and (per_mini // dp) % (actor.ppo_micro_batch_size_per_gpu)
+    ):
+        errors.append(
+            f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={actor.ppo_micro_batch_size_per_gpu} does not "
+            f"divide the {per_mini // dp} trajectories per GPU of one mini-batch"
+        )
+
+
+def _check_reward(cfg, errors: list[str], warnings: list[str]) -> None:
+    """The custom reward module and function must exist; without one, unknown data_sources crash verl."""
+    reward_fn = cfg.reward.custom_reward_function
+    path, name = reward_fn.get("path"), reward_fn.get("name")
+    if not path:
+        warnings.append(
+            "reward.custom_reward_function.path is unset: verl's default_compute_score raises NotImplementedError "
+            f"for data_source names it does not know; the recipe's reward is {AERO_REWARD_PATH} (compute_score)"
+        )
+        return
+    if path.startswith("pkg://"):
+        module = path[len("pkg://") :].replace("/", ".")
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            errors.append(f"reward.custom_reward_function.path={path}: module {module} not importable")
+            return
+    elif not os.path.isfile(path.removeprefix("file://")):
+        errors.append(f"reward.custom_reward_function.path={path}: file not found")
+        return
+    from verl.utils.import_utils import load_extern_object
+
+    try:
+        load_extern_object(module_path=path, object_name=name)
+    except Exception as error:  # an import error inside the module is as fatal as a missing function
+        errors.append(f"reward.custom_reward_function.name={name} (path {path}): {type(error).__name__}: {error}")
+
+
+def _check_legacy_keys(cfg, errors: list[str]) -> None:
+    """Refuses legacy top-level reward keys, which verl 0.9.1 parses and then silently ignores."""
+    for group, replacement in LEGACY_REWARD_GROUPS.items():
+        if group not in cfg:
+            continue
+        for key, value in _leaves(cfg[group], group):
+            if value is not None:
+                errors.append(f"{key}={value!r} is a legacy key that verl 0.9.1 ignores; use {replacement}")
+
+
+def _check_files(cfg, errors: list[str]) -> None:
+    """Train/val parquet files (and a local model directory) must exist on this machine."""
+    for key in ("data.train_files", "data.val_files"):
+        files = cfg.data.get(key.split(".")[1])
+        for path in [files] if isinstance(files, str) else list(files or []):
+            if not os.path.exists(os.path.expanduser(path)):
+                errors.append(f"{key}: {path} does not exist (prepare it with data_prep/prepare_all.sh)")
+    model_path = str(cfg.actor_rollout_ref.model.path)
+    if model_path.startswith(("/", "~", ".")) and not os.path.isdir(os.path.expanduser(model_path)):
+        errors.append(f"actor_rollout_ref.model.path: local directory {model_path} does not exist")
+
+
+def _check_with_verl(cfg, errors: list[str]) -> None:
+    """verl's own start-up validation, on a copy with the rollout count AERO's main uses (n_explore per prompt)."""
+    from omegaconf import OmegaConf, open_dict
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    effective = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    if _is_aero(cfg):
+        with open_dict(effective):
+            effective.actor_rollout_ref.rollout.n = cfg.algorithm.aero.n_explore
+    try:
+        validate_config(effective, need_reference_policy(effective), need_critic(effective))
+    except (AssertionError, ValueError) as error:
+        errors.append(f"verl validate_config: {error}")
+
+
+def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
+    """Checks a composed launch config before anything expensive starts.
+
+    Args:
+        cfg: The composed Hydra config (``aero_trainer`` plus overrides), as the main receives it.
+        check_files: Also require the data files and a local model directory to exist (off for CI dry runs).
+
+    Returns:
+        Warnings (non-fatal).
+
+    Raises:
+        PreflightError: Listing every error found, each naming its key.
+    """
+    errors: list[str] = []
+    warnings: list[str] = []
+    _check_aero(cfg, errors)
+    _check_dynamic_bsz(cfg, errors)
+    _check_batches(cfg, errors)
+    _check_reward(cfg, errors, warnings)
+    _check_legacy_keys(cfg, errors)
+    if check_files:
+        _check_files(cfg, errors)
+    if not errors:  # verl's asserts stop at the first problem; ours above are more specific
+        _check_with_verl(cfg, errors)
+    if errors:
+        raise PreflightError(errors)
+    return warnings
+
+
+def compose_launch_config(overrides: list[str]):
+    """Composes ``aero_trainer.yaml`` + ``overrides`` exactly as ``@hydra.main`` would (unknown keys fail here)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        return compose(config_name=CONFIG_NAME, overrides=overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dry run: compose, print the resolved config, validate; 0 when the launch config is valid."""
+    from omegaconf import OmegaConf
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    check_files = "--skip-data-check" not in args
+    overrides = [arg for arg in args if arg != "--skip-data-check"]
+    try:
+        cfg = compose_launch_config(overrides)
+        print(OmegaConf.to_yaml(cfg, resolve=True))
+        warnings = validate_launch_config(cfg, check_files=check_files)
+    except PreflightError as error:
+        print(f"PREFLIGHT FAILED\n{error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # Hydra override / interpolation errors: report them like a real launch would
+        print(f"PREFLIGHT FAILED\n{type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"PREFLIGHT WARNING: {warning}", file=sys.stderr)
+    print("PREFLIGHT OK" + ("" if check_files else " (data files not checked)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
