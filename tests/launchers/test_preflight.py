@@ -1,0 +1,151 @@
+"""validate_launch_config on the real composed aero_trainer config: each check fires and names its key."""
+
+import copy
+
+import pytest
+from omegaconf import open_dict
+
+from recipe.aero.preflight import PreflightError, compose_launch_config, main, validate_launch_config
+
+REWARD = [
+    "reward.custom_reward_function.path=pkg://recipe.aero.reward.math_reward",
+    "reward.custom_reward_function.name=compute_score",
+]
+
+
+@pytest.fixture(scope="module")
+def grpo_megatron():
+    """An 8-GPU GRPO config with Megatron TP=4 (dp 2) and fixed micro-batches."""
+    return compose_launch_config(
+        [
+            "algorithm.adv_estimator=grpo",
+            "model_engine=megatron",
+            "actor_rollout_ref.actor.megatron.tensor_model_parallel_size=4",
+            "actor_rollout_ref.actor.use_dynamic_bsz=False",
+            "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
+            "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
+            "actor_rollout_ref.rollout.n=8",
+            "trainer.n_gpus_per_node=8",
+            "data.train_batch_size=64",
+            "actor_rollout_ref.actor.ppo_mini_batch_size=16",
+            *REWARD,
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def aero_fsdp():
+    return compose_launch_config(["trainer.n_gpus_per_node=4", *REWARD])
+
+
+def _errors(cfg, **kwargs) -> list[str]:
+    with pytest.raises(PreflightError) as raised:
+        validate_launch_config(cfg, check_files=False, **kwargs)
+    return raised.value.errors
+
+
+def _with(cfg, **updates):
+    changed = copy.deepcopy(cfg)
+    with open_dict(changed):
+        for dotted, value in updates.items():
+            *parents, leaf = dotted.split("__")
+            node = changed
+            for parent in parents:
+                node = node[parent]
+            node[leaf] = value
+    return changed
+
+
+def test_valid_configs_pass(grpo_megatron, aero_fsdp):
+    assert validate_launch_config(grpo_megatron, check_files=False) == []
+    assert validate_launch_config(aero_fsdp, check_files=False) == []
+
+
+def test_train_batch_not_multiple_of_mini_batch(grpo_megatron):
+    errors = _errors(_with(grpo_megatron, data__train_batch_size=40))
+    assert any("data.train_batch_size=40" in e and "ppo_mini_batch_size=16" in e for e in errors)
+
+
+def test_megatron_model_parallel_must_divide_gpus(grpo_megatron):
+    errors = _errors(_with(grpo_megatron, trainer__n_gpus_per_node=6))
+    assert any("actor_rollout_ref.actor.megatron.tensor_model_parallel_size=4" in e for e in errors)
+
+
+def test_mini_batch_trajectories_divisible_by_dp(grpo_megatron):
+    cfg = _with(grpo_megatron, trainer__n_gpus_per_node=12, actor_rollout_ref__rollout__n=1)
+    cfg = _with(cfg, actor_rollout_ref__actor__ppo_mini_batch_size=1, data__train_batch_size=3)
+    errors = _errors(cfg)  # dp = 12 / 4 = 3; 1 prompt x 1 rollout per mini-batch is not divisible by 3
+    assert any("data-parallel size 3" in e for e in errors)
+
+
+def test_micro_batch_must_divide_per_gpu_mini_batch(grpo_megatron):
+    errors = _errors(_with(grpo_megatron, actor_rollout_ref__actor__ppo_micro_batch_size_per_gpu=3))
+    assert any("ppo_micro_batch_size_per_gpu=3" in e for e in errors)  # 16 * 8 / dp 2 = 64 per GPU
+
+
+def test_aero_requires_dynamic_bsz(aero_fsdp):
+    cfg = _with(aero_fsdp, actor_rollout_ref__actor__use_kl_loss=True)
+    cfg = _with(cfg, actor_rollout_ref__rollout__log_prob_use_dynamic_bsz=False)
+    cfg = _with(cfg, actor_rollout_ref__ref__log_prob_use_dynamic_bsz=False)
+    errors = _errors(cfg)
+    assert any(e.startswith("actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=False") for e in errors)
+    assert any(e.startswith("actor_rollout_ref.ref.log_prob_use_dynamic_bsz=False") for e in errors)
+
+
+def test_token_budget_must_fit_one_sequence(aero_fsdp):
+    cfg = _with(aero_fsdp, data__max_prompt_length=1024, data__max_response_length=3072)
+    errors = _errors(_with(cfg, actor_rollout_ref__actor__ppo_max_token_len_per_gpu=2048))
+    assert any(e.startswith("actor_rollout_ref.actor.ppo_max_token_len_per_gpu=2048") for e in errors)
+
+
+def test_invalid_aero_key_is_named(aero_fsdp):
+    errors = _errors(_with(aero_fsdp, algorithm__aero__reject_ratio=0.0))
+    assert any("algorithm.aero.reject_ratio" in e for e in errors)
+
+
+def test_reward_path_and_name_checked(aero_fsdp):
+    errors = _errors(_with(aero_fsdp, reward__custom_reward_function__path="pkg://recipe.aero.reward.no_such"))
+    assert any("reward.custom_reward_function.path=pkg://recipe.aero.reward.no_such" in e for e in errors)
+    errors = _errors(_with(aero_fsdp, reward__custom_reward_function__name="no_such_fn"))
+    assert any("reward.custom_reward_function.name=no_such_fn" in e for e in errors)
+    errors = _errors(_with(aero_fsdp, reward__custom_reward_function__path="/nonexistent/reward.py"))
+    assert any("file not found" in e for e in errors)
+
+
+def test_unset_reward_path_is_a_warning(aero_fsdp):
+    warnings = validate_launch_config(_with(aero_fsdp, reward__custom_reward_function__path=None), check_files=False)
+    assert any("NotImplementedError" in w for w in warnings)
+
+
+def test_legacy_reward_key_refused(aero_fsdp):
+    errors = _errors(_with(aero_fsdp, custom_reward_function__path="/some/reward.py"))
+    assert any(e.startswith("custom_reward_function.path='/some/reward.py' is a legacy key") for e in errors)
+
+
+def test_data_files_checked(aero_fsdp, tmp_path):
+    cfg = _with(aero_fsdp, data__train_files=[str(tmp_path / "train.parquet")], data__val_files=str(tmp_path))
+    cfg = _with(cfg, actor_rollout_ref__model__path=str(tmp_path))
+    with pytest.raises(PreflightError) as raised:
+        validate_launch_config(cfg)
+    missing = tmp_path / "train.parquet"
+    assert raised.value.errors == [
+        f"data.train_files: {missing} does not exist (prepare it with data_prep/prepare_all.sh)"
+    ]
+
+
+def test_cli_prints_config_and_result(capsys):
+    assert main(["--skip-data-check", "trainer.n_gpus_per_node=4", *REWARD]) == 0
+    out = capsys.readouterr().out
+    assert "adv_estimator: aero" in out and out.rstrip().endswith("PREFLIGHT OK (data files not checked)")
+    assert main(["--skip-data-check", "algorithm.aero.no_such_key=1"]) == 1
+    assert "no_such_key" in capsys.readouterr().err
+
+
+def test_local_model_directory_checked(aero_fsdp, tmp_path):
+    cfg = _with(aero_fsdp, data__train_files=str(tmp_path), data__val_files=str(tmp_path))
+    cfg = _with(cfg, actor_rollout_ref__model__path=str(tmp_path / "no_model"))
+    with pytest.raises(PreflightError) as raised:
+        validate_launch_config(cfg)
+    assert raised.value.errors == [
+        f"actor_rollout_ref.model.path: local directory {tmp_path / 'no_model'} does not exist"
+    ]
