@@ -1,0 +1,136 @@
+"""recipe.aero.report on JSONL written here in verl's file-logger format ({"step": N, "data": {...}} per line).
+
+The fixtures are built the way verl.utils.tracking.FileLogger writes them; a test on real trainer logs is to be
+added once recipe.aero.main_aero runs on CPU.
+"""
+
+import json
+
+import pytest
+
+from recipe.aero import report as rp
+
+
+def write_log(path, records):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"step": step, "data": data}) + "\n" for step, data in records))
+    return path
+
+
+def arm_records(step_times, flops_per_step, gen_per_step, val, zero_adv=None, val_core_only=False):
+    """Validation at step 0 and at the last step; cumulative counters grow every step."""
+    records = []
+    val_keys = {}
+    for ds, (avg, pas) in val.items():
+        if val_core_only:
+            val_keys[f"val-core/{ds}/acc/mean@8"] = avg
+        else:
+            val_keys[f"aero_val/{ds}/avg@8"] = avg
+            val_keys[f"aero_val/{ds}/pass@8"] = pas
+            val_keys[f"aero_val/{ds}/pass@4"] = 0.01  # other k must not be picked up
+    records.append((0, {key: value / 2 for key, value in val_keys.items()}))
+    for i, seconds in enumerate(step_times, start=1):
+        data = {
+            "timing_s/step": seconds,
+            "training/global_step": i,
+            "aero/cumulative/total_flops": flops_per_step * i,
+            "aero/cumulative/gen_rollouts": gen_per_step * i,
+            "aero/cumulative/train_rollouts": gen_per_step * i // 2,
+            "aero/cumulative/gen_response_tokens": 10 * gen_per_step * i,
+            "aero/cumulative/train_response_tokens": 5 * gen_per_step * i,
+        }
+        if zero_adv is not None:
+            data["aero/zero_adv_share/before"], data["aero/zero_adv_share/after"] = zero_adv
+        if i == len(step_times):
+            data.update(val_keys)
+        records.append((i, data))
+    return records
+
+
+@pytest.fixture
+def two_arms(tmp_path):
+    grpo = write_log(
+        tmp_path / "runs" / "grpo" / "metrics.jsonl",
+        arm_records([30.0, 10.0, 10.0], 2e12, 128, {"openai/gsm8k": (0.5, 0.8), "math500": (0.2, 0.4)}, (0.4, 0.4)),
+    )
+    aero = write_log(
+        tmp_path / "runs" / "aero" / "metrics.jsonl",
+        arm_records([20.0, 6.0, 4.0], 1e12, 100, {"openai/gsm8k": (0.55, 0.85), "math500": (0.25, 0.5)}, (0.4, 0.1)),
+    )
+    return grpo.parent, aero.parent
+
+
+def test_load_history_merges_repeated_steps_and_skips_a_truncated_last_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"step": 1, "data": {"a": 1, "b": 2}}\n{"step": 1, "data": {"b": 3}}\n{"step": 2, "da')
+    assert rp.load_history(path) == {1: {"a": 1, "b": 3}}
+
+
+def test_malformed_line_in_the_middle_names_file_and_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"step": 1, "data": {}}\nnot json\n{"step": 2, "data": {}}\n')
+    with pytest.raises(ValueError, match=r"m\.jsonl:2"):
+        rp.load_history(path)
+
+
+def test_find_log_file_prefers_metrics_jsonl_and_explains_absence(tmp_path):
+    (tmp_path / "x.jsonl").write_text("")
+    (tmp_path / "metrics.jsonl").write_text("")
+    assert rp.find_log_file(tmp_path).name == "metrics.jsonl"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="trainer.logger"):
+        rp.find_log_file(empty)
+
+
+def test_summary_numbers(two_arms):
+    grpo_dir, _ = two_arms
+    history = rp.load_history(grpo_dir / "metrics.jsonl")
+    arm = rp.summarize_arm("grpo", history, k=8)
+    assert arm.num_train_steps == 3 and arm.final_val_step == 3
+    assert arm.final_val["openai/gsm8k"] == {"avg": 0.5, "pass": 0.8, "avg_source": "aero_val"}
+    assert arm.cumulative["total_flops"] == 6e12 and arm.cumulative["gen_rollouts"] == 384
+    assert arm.step_time_mean_s == 10.0 and arm.step_time_num_steps == 2  # step 1 (30 s) excluded
+
+
+def test_reduction_pct():
+    assert rp.reduction_pct(52.0, 100.0) == pytest.approx(48.0)
+    assert rp.reduction_pct(None, 1.0) is None and rp.reduction_pct(1.0, 0.0) is None
+
+
+def test_report_table_reductions_and_plots(two_arms, tmp_path):
+    out = tmp_path / "out"
+    report = rp.build_report([two_arms[1], two_arms[0]], out)  # AERO first: the baseline is still GRPO by name
+    text = report.read_text()
+    assert "baseline `grpo`" in text
+    assert "| aero | 50.0 % | 50.0 % | 21.9 % |" in text  # 3e12 vs 6e12 FLOPs, 5 s vs 10 s, 300 vs 384 rollouts
+    assert "0.550 | 0.850" in text and "0.500 | 0.800" in text
+    assert "openai/gsm8k Avg@8" in text and "math500 Pass@8" in text
+    assert "0.010" not in text
+    for name in ("accuracy_vs_compute.png", "step_time.png", "zero_adv_share.png"):
+        assert (out / name).stat().st_size > 1000
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["baseline"] == "grpo" and len(summary["arms"]) == 2
+
+
+def test_missing_metrics_are_na_and_val_core_is_the_avg_fallback(tmp_path):
+    bare = write_log(tmp_path / "grpo_bare" / "metrics.jsonl", [(1, {"timing_s/step": 3.0})])
+    verl_only = tmp_path / "stock" / "metrics.jsonl"
+    records = arm_records([5.0, 5.0], 1.0, 1, {"ds": (0.3, 0.0)}, val_core_only=True)
+    write_log(verl_only, [(s, {k: v for k, v in d.items() if not k.startswith("aero/")}) for s, d in records])
+    text = rp.build_report([bare.parent, verl_only.parent], tmp_path / "out").read_text()
+    assert "0.300*" in text  # Avg from val-core, marked
+    assert text.count("n/a") >= 10
+    # the bare baseline has one step only (excluded as warm-up) and no cumulative counters: nothing to compare
+    assert "| stock | n/a | n/a | n/a |" in text
+    assert (tmp_path / "out" / "zero_adv_share.png").exists()
+
+
+def test_unknown_baseline_is_refused(two_arms, tmp_path):
+    with pytest.raises(ValueError, match="--baseline 'nope'"):
+        rp.build_report(list(two_arms), tmp_path / "out", baseline="nope")
+
+
+def test_cli_prints_the_report(two_arms, tmp_path, capsys):
+    rp.main([str(p) for p in two_arms] + ["--out", str(tmp_path / "o"), "--baseline", "grpo"])
+    assert "# AERO vs GRPO" in capsys.readouterr().out
