@@ -53,8 +53,13 @@ def cpu_overrides(n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS) -> 
         # FSDP1 fails on CPU ("module has CPU parameters ... sync_module_states"); FSDP2 on gloo works.
         "actor_rollout_ref.actor.strategy=fsdp2",
         "actor_rollout_ref.actor.fsdp_config.strategy=fsdp2",
-        "actor_rollout_ref.actor.fsdp_config.dtype=float32",
-        "actor_rollout_ref.ref.fsdp_config.dtype=float32",
+        # fp32 compute: FSDP's default MixedPrecision(param_dtype=bf16) is slow on CPU and makes the trainer's
+        # logprobs differ from the fp32 rollout's by ~1e-2, hiding weight-sync errors.
+        *[
+            f"+actor_rollout_ref.{role}.fsdp_config.mixed_precision.{key}=fp32"
+            for role in ("actor", "ref")
+            for key in ("param_dtype", "reduce_dtype", "buffer_dtype")
+        ],
         "actor_rollout_ref.actor.use_torch_compile=False",
         "actor_rollout_ref.actor.fsdp_config.use_torch_compile=False",
         # flash-attn (verl's default attention) is not installed on CPU.

@@ -1,0 +1,94 @@
+"""Stock ``python -m verl.trainer.main_ppo`` (V1 trainer, GRPO) end to end on CPU with the HF rollout replica.
+
+Three trainer runs, each checked from verl's own JSONL file logger:
+
+* a 3-step run saving at step 2: exit 0, non-zero gradients from rewards that vary within groups, and the
+  rollout's logprobs equal to the trainer's after every weight sync;
+* a run resuming from that step-2 checkpoint: trains exactly step 3 and its rollout again matches the
+  trainer (the loaded weights reached the rollout server);
+* a negative control with the adapter's weight push disabled: the same logprob check must fail, showing
+  that it detects a broken sync.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from recipe.aero.cpu.launcher import RunResult, run_verl_cpu
+from recipe.aero.cpu.overrides import tiny_run_overrides
+from verl_patches.hf_rollout.adapter import SKIP_WEIGHT_SYNC_ENV
+
+pytestmark = pytest.mark.e2e
+
+MODULE = "verl.trainer.main_ppo"
+RUN_TIMEOUT_S = 300
+# |p_rollout - p_trainer| per token: ~1e-4 with weight sync (float32, different batch shapes); the
+# negative control (no sync, lr 1e-2) exceeds it by orders of magnitude from step 2 on.
+SYNCED_PROBS_DIFF_MAX = 2e-3
+LR = 1e-2
+
+
+def grpo_overrides(assets, total_steps: int, *extra: str) -> list[str]:
+    return [
+        *tiny_run_overrides(assets, lr=LR),
+        "algorithm.adv_estimator=grpo",
+        "trainer.use_v1=true",
+        f"trainer.total_training_steps={total_steps}",
+        *extra,
+    ]
+
+
+def assert_completed(result: RunResult, expected_steps: list[int]) -> None:
+    assert not result.timed_out, f"timed out after {result.wall_s:.0f}s\n{result.log_tail()}"
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.log_tail()}"
+    assert list(result.steps()) == expected_steps, f"logged steps {list(result.steps())}\n{result.log_tail()}"
+
+
+def assert_rollout_matches_trainer(result: RunResult, tol: float = SYNCED_PROBS_DIFF_MAX) -> None:
+    """Every step's rollout token probabilities equal the trainer's (old-logprob pass) within ``tol``."""
+    steps = result.steps()
+    for step, metrics in steps.items():
+        assert metrics.get("training/rollout_probs_diff_valid") == 1, f"step {step}: no rollout logprobs"
+        diff = metrics["training/rollout_probs_diff_max"]
+        assert diff < tol, f"step {step}: rollout vs trainer prob diff max {diff:.3g} >= {tol}"
+
+
+@pytest.fixture(scope="module")
+def three_step_run(tiny_assets, tmp_path_factory) -> RunResult:
+    run_dir = tmp_path_factory.mktemp("grpo_3_steps")
+    return run_verl_cpu(MODULE, grpo_overrides(tiny_assets, 3, "trainer.save_freq=2"), run_dir, RUN_TIMEOUT_S)
+
+
+def test_grpo_three_steps_train_and_sync_weights(three_step_run):
+    assert_completed(three_step_run, [1, 2, 3])
+    steps = three_step_run.steps()
+    learning_steps = [
+        step
+        for step, m in steps.items()
+        if m["actor/grad_norm"] > 0 and m["critic/advantages/max"] > 0 > m["critic/advantages/min"]
+    ]
+    assert learning_steps, {s: (m["actor/grad_norm"], m["critic/advantages/max"]) for s, m in steps.items()}
+    assert_rollout_matches_trainer(three_step_run)
+    assert (three_step_run.checkpoint_dir / "global_step_2" / "actor").is_dir()
+
+
+def test_grpo_resumes_from_step_2_checkpoint_and_runs_step_3(three_step_run, tiny_assets, tmp_path):
+    checkpoint = three_step_run.checkpoint_dir / "global_step_2"
+    assert checkpoint.is_dir(), f"first run saved no step-2 checkpoint\n{three_step_run.log_tail()}"
+    overrides = grpo_overrides(
+        tiny_assets, 3, "trainer.resume_mode=resume_path", f"trainer.resume_from_path={checkpoint}"
+    )
+    resumed = run_verl_cpu(MODULE, overrides, tmp_path / "resumed", RUN_TIMEOUT_S)
+    assert_completed(resumed, [3])
+    assert resumed.steps()[3]["training/global_step"] == 3
+    assert_rollout_matches_trainer(resumed)
+
+
+def test_negative_control_without_weight_sync_fails_the_logprob_check(tiny_assets, tmp_path):
+    result = run_verl_cpu(
+        MODULE, grpo_overrides(tiny_assets, 3), tmp_path / "no_sync", RUN_TIMEOUT_S, env={SKIP_WEIGHT_SYNC_ENV: "1"}
+    )
+    assert_completed(result, [1, 2, 3])
+    assert result.steps()[1]["training/rollout_probs_diff_max"] < SYNCED_PROBS_DIFF_MAX  # same initial weights
+    with pytest.raises(AssertionError, match="rollout vs trainer prob diff"):
+        assert_rollout_matches_trainer(result)
