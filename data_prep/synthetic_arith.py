@@ -73,7 +73,7 @@ LEVELS: dict[str, Level] = {
     "mul3": Level("*", (10, 99), (10, 99)),
 }
 
-DEFAULT_MIX = "add1=0.1,add21=0.3,add2=0.3,add3=0.3"
+DEFAULT_MIX = "add1=0.1,mul1=0.1,add21=0.25,add2=0.25,add3=0.3"
 
 
 def parse_mix(text: str) -> dict[str, float]:

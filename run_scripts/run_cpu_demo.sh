@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# One-command CPU reproduction of the paper's comparison: GRPO (N = 8) vs AERO (n_explore 4, budget 8) on the
+# synthetic arithmetic task with a warm-started tiny Qwen2, then the paper-style table and plots.
+#
+# Usage: bash run_scripts/run_cpu_demo.sh [--quick] [extra hydra overrides for both arms...]
+#   --quick   fewer steps and a smaller batch (~3 minutes once the assets are cached); default: full (~20 minutes)
+# Environment (all optional): the variables below, e.g. OUT_DIR, CACHE_DIR, SEED, STEPS, TEST_FREQ, BATCH, LR.
+# Phases print one "[demo] ..." line each; trainer output goes to OUT_DIR/runs/<arm>/log.txt (DEMO_TRACE=1: set -x).
+set -euo pipefail
+if [ "${DEMO_TRACE:-0}" = 1 ]; then set -x; fi
+cd "$(dirname "$0")/.."
+source run_scripts/_venv.sh
+
+QUICK=0
+if [ "${1:-}" = "--quick" ]; then
+  QUICK=1
+  shift
+fi
+
+# ---- hyper-parameters -------------------------------------------------------------------------------------
+OUT_DIR=${OUT_DIR:-outputs/cpu_demo}
+CACHE_DIR=${CACHE_DIR:-.cache/cpu_demo}
+SEED=${SEED:-0}
+if [ "$QUICK" = 1 ]; then
+  STEPS=${STEPS:-4}
+  TEST_FREQ=${TEST_FREQ:-2}
+  BATCH=${BATCH:-8}
+else
+  STEPS=${STEPS:-20}
+  TEST_FREQ=${TEST_FREQ:-5}
+  BATCH=${BATCH:-16}
+fi
+GRPO_N=${GRPO_N:-8}
+AERO_N_EXPLORE=${AERO_N_EXPLORE:-4}
+AERO_BUDGET=${AERO_BUDGET:-8}
+LR=${LR:-3e-4}
+VAL_N=${VAL_N:-8}
+MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-48}
+MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-16}
+RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-900}
+HEAVY_LOCK=${HEAVY_LOCK:-/tmp/aero_heavy.lock}
+
+phase() { echo "[demo] $(date +%H:%M:%S) $*"; }
+
+# ---- 1. assets: synthetic task + warm-started tiny Qwen2 (cached; rebuilt only when the spec changes) ------
+phase "assets: synthetic data + warm start into $CACHE_DIR (cached after the first run)"
+mkdir -p "$OUT_DIR"
+flock "$HEAVY_LOCK" python -m data_prep.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" > "$OUT_DIR/assets.json" \
+  2> "$OUT_DIR/assets.log" || { phase "FAILED: assets (see $OUT_DIR/assets.log)"; tail -n 20 "$OUT_DIR/assets.log"; exit 1; }
+MODEL_DIR="$(realpath "$CACHE_DIR/model")"
+TRAIN_FILE="$(realpath "$CACHE_DIR/data/train.parquet")"
+EVAL_FILE="$(realpath "$CACHE_DIR/data/test.parquet")"
+REWARD_FILE="$(realpath recipe/aero/reward/synthetic_reward.py)"
+phase "initial success spread (n=4, temperature 1): $(python -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: d[k] for k in ('share_zero','share_mixed','share_all')})" "$CACHE_DIR/initial_success.json")"
+
+# ---- 2. the CPU platform's overrides (single source: recipe/aero/cpu/overrides.py) ----------------------
+mapfile -t CPU_OVERRIDES < <(python -c "from recipe.aero.cpu.overrides import cpu_overrides; print('\n'.join(cpu_overrides()))")
+
+run_arm() {
+  local arm=$1
+  shift
+  local run_dir
+  run_dir="$(realpath -m "$OUT_DIR/runs/$arm")"
+  rm -rf "$run_dir"
+  mkdir -p "$run_dir"
+  phase "train $arm: $STEPS steps x $BATCH prompts, validation every $TEST_FREQ steps -> $run_dir/log.txt"
+  VERL_PLATFORM=cpu HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
+  VERL_FILE_LOGGER_PATH="$run_dir/metrics.jsonl" \
+  flock "$HEAVY_LOCK" timeout "$RUN_TIMEOUT_S" python -m recipe.aero.main_aero \
+    "${CPU_OVERRIDES[@]}" \
+    "hydra.run.dir=$run_dir" \
+    "data.train_files=$TRAIN_FILE" \
+    "data.val_files=$EVAL_FILE" \
+    "data.train_batch_size=$BATCH" \
+    "data.max_prompt_length=$MAX_PROMPT_LENGTH" \
+    "data.max_response_length=$MAX_RESPONSE_LENGTH" \
+    "data.shuffle=True" \
+    "data.seed=$SEED" \
+    "actor_rollout_ref.model.path=$MODEL_DIR" \
+    "actor_rollout_ref.actor.optim.lr=$LR" \
+    "actor_rollout_ref.actor.ppo_mini_batch_size=$BATCH" \
+    "actor_rollout_ref.actor.use_kl_loss=False" \
+    "actor_rollout_ref.rollout.temperature=1.0" \
+    "actor_rollout_ref.rollout.val_kwargs.n=$VAL_N" \
+    "actor_rollout_ref.rollout.val_kwargs.do_sample=True" \
+    "actor_rollout_ref.rollout.val_kwargs.temperature=1.0" \
+    "actor_rollout_ref.rollout.val_kwargs.top_p=1.0" \
+    "reward.custom_reward_function.path=$REWARD_FILE" \
+    "reward.custom_reward_function.name=compute_score" \
+    "trainer.total_training_steps=$STEPS" \
+    "trainer.val_before_train=True" \
+    "trainer.test_freq=$TEST_FREQ" \
+    "trainer.save_freq=-1" \
+    "trainer.default_local_dir=$run_dir/checkpoints" \
+    "trainer.project_name=aero_cpu_demo" \
+    "trainer.experiment_name=$arm" \
+    "$@" > "$run_dir/log.txt" 2>&1 || { phase "FAILED: $arm (tail of $run_dir/log.txt below)"; tail -n 40 "$run_dir/log.txt"; exit 1; }
+  phase "done $arm"
+}
+
+# ---- 3. both arms: same data, same order (data.seed, shuffle), same steps and validation points -----------
+run_arm grpo \
+  "algorithm.adv_estimator=grpo" \
+  "actor_rollout_ref.rollout.n=$GRPO_N" \
+  "$@"
+run_arm aero \
+  "algorithm.adv_estimator=aero" \
+  "algorithm.aero.n_explore=$AERO_N_EXPLORE" \
+  "algorithm.aero.budget=$AERO_BUDGET" \
+  "algorithm.aero.seed=$SEED" \
+  "$@"
+
+# ---- 4. the paper-style table and plots -------------------------------------------------------------------
+phase "report -> $OUT_DIR/report"
+python -m recipe.aero.report "$OUT_DIR/runs/grpo" "$OUT_DIR/runs/aero" --out "$OUT_DIR/report" --k "$VAL_N"
+phase "finished: $OUT_DIR/report/report.md"
