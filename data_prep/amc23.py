@@ -1,15 +1,8 @@
 """AMC 2023 (40 problems) -> ``amc23.parquet``; numeric answers stored as floats are written as integers."""
 
-from data_prep.common import DatasetSpec, main, require_text
+from data_prep.common import columns_spec, main
 
-SPEC = DatasetSpec(
-    data_source="amc23",
-    hf_id="zwhe99/amc23",
-    hf_split="test",
-    get_problem=lambda row: require_text(row, "question", "problem"),
-    get_answer=lambda row: require_text(row, "answer", "answer"),
-    get_source_id=lambda row: row.get("id", ""),
-)
+SPEC = columns_spec("amc23", "zwhe99/amc23", "test", "question", "answer", id_key="id")
 
 if __name__ == "__main__":
     main(SPEC, split="test")

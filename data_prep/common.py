@@ -104,6 +104,20 @@ def require_text(row: Mapping[str, Any], key: str, what: str) -> str:
     return text
 
 
+def columns_spec(
+    data_source: str, hf_id: str, hf_split: str, problem_key: str, answer_key: str, id_key: str | None = None
+) -> DatasetSpec:
+    """A :class:`DatasetSpec` for the common layout "problem in one column, final answer in another"."""
+    return DatasetSpec(
+        data_source=data_source,
+        hf_id=hf_id,
+        hf_split=hf_split,
+        get_problem=lambda row: require_text(row, problem_key, "problem"),
+        get_answer=lambda row: require_text(row, answer_key, "answer"),
+        get_source_id=(lambda row: row.get(id_key, "")) if id_key else (lambda row: ""),
+    )
+
+
 def convert_rows(rows: Iterable[Mapping[str, Any]], spec: DatasetSpec, template: str, split: str):
     """Turns HF rows into verl rows with the given template.
 

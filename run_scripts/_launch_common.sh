@@ -3,8 +3,17 @@
 # override list shared by every model and by both arms (AERO and the matched GRPO baseline, which differ ONLY in
 # the algorithm block), then launches `python3 -m recipe.aero.main_aero`, or with DRY_RUN=1 runs
 # `python3 -m recipe.aero.preflight` on the same overrides (compose + print + validate, no Ray).
-# From the caller: MODEL_TAG, MODEL_PATH, N_GPUS_PER_NODE, MAX_PROMPT_LENGTH, MAX_RESPONSE_LENGTH,
-# ACTOR_MAX_TOKEN_LEN_PER_GPU, ROLLOUT_TP, ROLLOUT_GPU_MEM, ENGINE (fsdp | megatron; megatron also ACTOR_TP, ACTOR_PP).
+# From the caller: MODEL_TAG, MODEL_PATH, ENGINE (fsdp | megatron; megatron also ACTOR_TP, ACTOR_PP), and any
+# hardware / length setting below that differs from the 7B defaults.
+
+# Hardware and lengths (defaults: a 7B model on one 8 x 80 GB node, prompt 1024 + response 4096).
+N_GPUS_PER_NODE=${N_GPUS_PER_NODE:-8}
+MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-1024}
+MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-4096}
+# Token budget of one dynamic micro-batch per GPU (must hold at least one prompt + response).
+ACTOR_MAX_TOKEN_LEN_PER_GPU=${ACTOR_MAX_TOKEN_LEN_PER_GPU:-20480}
+ROLLOUT_TP=${ROLLOUT_TP:-2}
+ROLLOUT_GPU_MEM=${ROLLOUT_GPU_MEM:-0.5}
 
 # Algorithm: "aero" (n_explore 4 + rescue up to budget 8) or "grpo" (fixed n = 8, the compared group size).
 ALGO=${ALGO:-aero}
