@@ -1,0 +1,123 @@
+"""With our package installed and ``VERL_PLATFORM`` unset, verl behaves exactly as without our plugin.
+
+GPU machines load the ``aero_verl_patches`` entry point too (every ``import verl`` does), so the plugin must
+be a no-op there. Two checks, each in a fresh interpreter:
+
+* a snapshot of everything the CPU patches touch (platform registry, ``torch.distributed`` init, the engine
+  and rollout registries, the offload policy, import hooks) is identical with the plugin loaded and with
+  verl's plugin loading disabled, and differs under ``VERL_PLATFORM=cpu`` (so the snapshot can see a patch);
+* the CPU unit tests shipped in the verl 0.9.1 wheel (core algorithms, protocol, metrics, multi-trajectory
+  advantages, loss aggregation) pass with the plugin installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import verl
+
+SNAPSHOT_SCRIPT = r"""
+import json, sys
+import verl
+from verl.plugin.platform import PlatformRegistry
+from verl.plugin.platform.platform_manager import _detect_platform_name
+import torch.distributed as dist
+import verl.workers.rollout.base as rollout_base
+from verl.workers.rollout.replica import RolloutReplicaRegistry
+from verl.workers.engine import EngineRegistry
+import verl.workers.engine.fsdp.transformer_impl as transformer_impl
+from verl.utils import fsdp_utils
+print(json.dumps({
+    "plugin_module_loaded": "verl_patches.plugin" in sys.modules,
+    "platforms": sorted(PlatformRegistry.registered_names()),
+    "detected_platform": _detect_platform_name(),
+    "init_process_group_is_torch": dist.init_process_group is dist.distributed_c10d.init_process_group,
+    "rollout_registry": sorted(map(list, rollout_base._ROLLOUT_REGISTRY)),
+    "replica_registry": sorted(RolloutReplicaRegistry._registry),
+    "engine_keys": {m: {b: sorted(map(str, r)) for b, r in bs.items()} for m, bs in EngineRegistry._engines.items()},
+    "offload_policy_is_verl": transformer_impl.CPUOffloadPolicy is fsdp_utils.CPUOffloadPolicy,
+    "meta_path": [type(f).__module__ + "." + type(f).__name__ for f in sys.meta_path],
+}))
+"""
+
+WHEEL_CPU_TESTS = (
+    "tests/trainer/ppo/test_core_algos_on_cpu.py",
+    "tests/test_protocol_on_cpu.py",
+    "tests/trainer/ppo/test_metric_utils_on_cpu.py",
+    "tests/trainer/test_multi_trajectories_advantage_on_cpu.py",
+    "tests/trainer/ppo/test_loss_aggregation_on_cpu.py",
+)
+
+
+def _env(**overrides: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VERL_PLATFORM", "VERL_USE_EXTERNAL_PLUGINS")}
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    return env
+
+
+def _snapshot(tmp_path: Path, **env: str | None) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", SNAPSHOT_SCRIPT],
+        env=_env(**env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_plugin_entry_point_is_installed():
+    names = {ep.name: ep.value for ep in entry_points(group="verl.plugins")}
+    assert names.get("aero_verl_patches") == "verl_patches.plugin"
+
+
+def test_plugin_changes_nothing_without_verl_platform_cpu(tmp_path):
+    with_plugin = _snapshot(tmp_path)
+    without_plugins = _snapshot(tmp_path, VERL_USE_EXTERNAL_PLUGINS="none")
+    assert with_plugin.pop("plugin_module_loaded") is True
+    assert without_plugins.pop("plugin_module_loaded") is False
+    assert with_plugin == without_plugins
+    on_cpu = _snapshot(tmp_path, VERL_PLATFORM="cpu")
+    on_cpu.pop("plugin_module_loaded")
+    changed = {key for key in with_plugin if with_plugin[key] != on_cpu[key]}
+    assert changed == set(with_plugin), (changed, on_cpu)  # every probe can see its patch
+
+
+def test_verl_wheel_cpu_unit_tests_pass_with_plugin_installed(tmp_path):
+    site_packages = Path(verl.__file__).resolve().parent.parent
+    paths = [str(site_packages / test) for test in WHEEL_CPU_TESTS]
+    missing = [p for p in paths if not Path(p).exists()]
+    assert not missing, f"the verl wheel no longer ships {missing}"
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            "pytest.ini",
+            "--rootdir",
+            str(site_packages),
+            *paths,
+        ],
+        env=_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
+    assert out.returncode == 0, out.stdout[-6000:]
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed and int(passed.group(1)) >= 100, summary
