@@ -44,12 +44,14 @@ def aero_config_from_algorithm(config: Any) -> AeroConfig:
     return AeroConfig.from_mapping(section)
 
 
-def _per_group(name: str, values: Any, rows: np.ndarray, group_index: np.ndarray, num_groups: int) -> np.ndarray:
+def _per_group(name: str, values: Any, rows: np.ndarray, group_index: np.ndarray) -> np.ndarray:
     """Per-row trainer values (constant within a group) -> per-group array; refuses inconsistent groups."""
-    values = np.asarray(values)[rows]
-    first = np.zeros(num_groups, dtype=np.int64)
-    first[group_index[::-1]] = np.arange(len(group_index))[::-1]
-    per_group = values[first]
+    values = np.asarray(values)
+    if values.shape != rows.shape:
+        raise ValueError(f"aero estimator: kwarg {name!r} has shape {values.shape}, expected {rows.shape}")
+    values = values[rows]
+    _, first_rows = np.unique(group_index, return_index=True)
+    per_group = values[first_rows]
     if not np.array_equal(values, per_group[group_index]):
         raise ValueError(f"aero estimator: kwarg {name!r} must be constant within each uid group")
     return per_group
@@ -122,8 +124,8 @@ def compute_aero_advantage(
     else:
         if generated_correct is None:
             raise ValueError("aero estimator: generated_counts needs generated_correct as well")
-        n_total = _per_group("generated_counts", generated_counts, real, group_index, num_groups)
-        n_correct = _per_group("generated_correct", generated_correct, real, group_index, num_groups)
+        n_total = _per_group("generated_counts", generated_counts, real, group_index)
+        n_correct = _per_group("generated_correct", generated_correct, real, group_index)
         if (n_total < seen).any():
             raise ValueError("aero estimator: generated_counts is smaller than the rows present for some uid")
         if cfg.advantage_stats == "generated" and (n_total > seen).any():
@@ -134,7 +136,7 @@ def compute_aero_advantage(
     if posterior_mean is None:
         group_p = step_posterior_mean(n_correct, n_total, cfg.prior_alpha, cfg.prior_beta)
     else:
-        group_p = _per_group("posterior_mean", posterior_mean, real, group_index, num_groups).astype(np.float64)
+        group_p = _per_group("posterior_mean", posterior_mean, real, group_index).astype(np.float64)
     degenerate = (n_correct == 0) | (n_correct == n_total)
 
     row_advantages = np.zeros(batch_size, dtype=np.float64)

@@ -170,3 +170,17 @@ def test_random_layouts_are_finite_zero_off_mask_and_grpo_on_mixed(layout, scope
         mixed_uids = {f"uid-{g}" for g, group in enumerate(groups) if 0 < sum(s > 0 for s in group) < len(group)}
         mixed_rows = torch.as_tensor([u.rsplit("-", 1)[0] in mixed_uids for u in uids])
         torch.testing.assert_close(advantages[mixed_rows], grpo[mixed_rows], atol=1e-6, rtol=0)
+
+
+def test_batch_of_only_padding_rows_gets_zero_advantages():
+    data = _make_batch([], num_pad=4)
+    advantages, _ = _advantages(data, "aero")
+    assert advantages.shape == (4, RESPONSE_LENGTH) and (advantages == 0).all()
+    with pytest.raises(ValueError, match="kwarg 'posterior_mean' has shape"):
+        compute_aero_advantage(
+            data.batch["token_level_rewards"],
+            data.batch["response_mask"],
+            data.non_tensor_batch["uid"],
+            None,
+            posterior_mean=np.ones(3),
+        )
