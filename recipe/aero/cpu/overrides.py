@@ -7,8 +7,9 @@ Two groups:
 * :func:`tiny_run_overrides`: a tiny model/data/reward set from ``data_prep.tiny_assets`` and batch
   sizes small enough for a 2-core machine.
 
-Callers append their own overrides after these; Hydra applies them in order, but a key may only be *added*
-once (``+key``), so change an added key with ``++key=value`` (e.g. ``++ray_kwargs.ray_init.num_gpus=2``).
+Keys that verl's base config lacks are set with ``++`` (add-or-override), so the list also composes with a
+recipe yaml that already defines them. Callers append their own overrides after these and the last value
+wins; to change one of the ``++`` keys use ``++`` as well (e.g. ``++ray_kwargs.ray_init.num_gpus=2``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def runtime_env_overrides(env: Mapping[str, str]) -> list[str]:
     lines = []
     for name, value in env.items():
         quoted = str(value).replace("\\", "\\\\").replace("'", "\\'")
-        lines.append(f"+ray_kwargs.ray_init.runtime_env.env_vars.{name}='{quoted}'")
+        lines.append(f"++ray_kwargs.ray_init.runtime_env.env_vars.{name}='{quoted}'")
     return lines
 
 
@@ -56,14 +57,14 @@ def cpu_overrides(n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS) -> 
         # fp32 compute: FSDP's default MixedPrecision(param_dtype=bf16) is slow on CPU and makes the trainer's
         # logprobs differ from the fp32 rollout's by ~1e-2, hiding weight-sync errors.
         *[
-            f"+actor_rollout_ref.{role}.fsdp_config.mixed_precision.{key}=fp32"
+            f"++actor_rollout_ref.{role}.fsdp_config.mixed_precision.{key}=fp32"
             for role in ("actor", "ref")
             for key in ("param_dtype", "reduce_dtype", "buffer_dtype")
         ],
         "actor_rollout_ref.actor.use_torch_compile=False",
         "actor_rollout_ref.actor.fsdp_config.use_torch_compile=False",
         # flash-attn (verl's default attention) is not installed on CPU.
-        "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+        "++actor_rollout_ref.model.override_config.attn_implementation=sdpa",
         "actor_rollout_ref.model.use_remove_padding=False",
         "actor_rollout_ref.model.enable_gradient_checkpointing=False",
         # Token-budget micro-batches: ragged group sizes (AERO) break fixed micro-batch divisibility.
@@ -80,8 +81,8 @@ def cpu_overrides(n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS) -> 
         "data.dataloader_num_workers=0",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
         f"ray_kwargs.ray_init.num_cpus={ray_num_cpus}",
-        f"+ray_kwargs.ray_init.num_gpus={n_gpus}",
-        "+ray_kwargs.ray_init.include_dashboard=False",
+        f"++ray_kwargs.ray_init.num_gpus={n_gpus}",
+        "++ray_kwargs.ray_init.include_dashboard=False",
         *runtime_env_overrides({"VERL_PLATFORM": "cpu"}),
     ]
 
