@@ -245,8 +245,24 @@ def _fmt_count(value: float | None) -> str:
     return f"{value:,.0f}"
 
 
-def render_markdown(arms: list[ArmSummary], baseline: ArmSummary, k: int) -> str:
-    """The report: accuracy table, cost table and reductions vs the baseline, with the conventions stated."""
+def render_validation_curve(histories: dict[str, History], k: int) -> list[str]:
+    """Markdown rows: held-out Avg@k of every arm and data source at every validation step (step 0 = before RL)."""
+    steps = sorted({step for history in histories.values() for step in validation_steps(history, k)})
+    if not steps:
+        return []
+    lines = [f"## Held-out Avg@{k} at every validation step", ""]
+    lines.append("| arm | data source | " + " | ".join(f"step {s}" for s in steps) + " |")
+    lines.append("|" + "---|" * (2 + len(steps)))
+    for name, history in histories.items():
+        per_step = {step: validation_at(history[step], k) for step in validation_steps(history, k)}
+        for ds in sorted({ds for result in per_step.values() for ds in result}):
+            cells = [_fmt(per_step.get(step, {}).get(ds, {}).get("avg")) for step in steps]
+            lines.append(f"| {name} | {ds} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def render_markdown(arms: list[ArmSummary], baseline: ArmSummary, k: int, curve: list[str] | None = None) -> str:
+    """The report: accuracy table(s), cost table and reductions vs the baseline, with the conventions stated."""
     datasets = sorted({ds for arm in arms for ds in arm.final_val})
     lines = ["# AERO vs GRPO", ""]
     lines += [f"## Held-out accuracy at the final validation (Avg@{k}, Pass@{k})", ""]
@@ -262,7 +278,7 @@ def render_markdown(arms: list[ArmSummary], baseline: ArmSummary, k: int) -> str
         lines.append("| " + " | ".join(cells) + " |")
     if not datasets:
         lines.append(f"\nNo validation metrics for k={k} were logged (aero_val/... or val-core/.../acc/mean@{k}).")
-    lines += ["", "## Rollouts, tokens, compute and wall-clock", ""]
+    lines += ["", *(curve or []), "## Rollouts, tokens, compute and wall-clock", ""]
     cost_header = ["arm", "train steps", "rollouts gen.", "rollouts trained", "resp. tokens gen."]
     cost_header += ["resp. tokens trained", "total FLOPs", "s/step (mean, excl. step 1)"]
     lines.append("| " + " | ".join(cost_header) + " |")
@@ -381,7 +397,7 @@ def build_report(runs: list[str | Path], out_dir: str | Path, k: int = 8, baseli
         arms.append(summarize_arm(name, histories[name], k, str(log_file), read_run_config(run_dir)))
     chosen = pick_baseline(arms, baseline)
     report = out / "report.md"
-    report.write_text(render_markdown(arms, chosen, k))
+    report.write_text(render_markdown(arms, chosen, k, render_validation_curve(histories, k)))
     summary = {"k": k, "baseline": chosen.name, "arms": [asdict(arm) for arm in arms]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     plot_all(histories, arms, k, out)

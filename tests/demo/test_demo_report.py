@@ -107,6 +107,7 @@ def test_report_table_reductions_and_plots(two_arms, tmp_path):
     assert "0.550 | 0.850" in text and "0.500 | 0.800" in text
     assert "openai/gsm8k Avg@8" in text and "math500 Pass@8" in text
     assert "0.010" not in text
+    assert "| grpo | openai/gsm8k | 0.250 | 0.500 |" in text  # curve: step 0 (fixture: half) and step 3
     for name in ("accuracy_vs_compute.png", "step_time.png", "zero_adv_share.png"):
         assert (out / name).stat().st_size > 1000
     summary = json.loads((out / "summary.json").read_text())
