@@ -186,19 +186,27 @@ def _check_legacy_keys(cfg, errors: list[str]) -> None:
 
 
 def _check_files(cfg, errors: list[str]) -> None:
-    """Train/val parquet files (and a local model directory) must exist on this machine."""
+    """Train/val parquet files (and a local model directory) must exist; training rows need unique prompt ids."""
+    from recipe.aero.prompt_ids import PromptIdError, check_prompt_ids
+
     for key in ("data.train_files", "data.val_files"):
         files = cfg.data.get(key.split(".")[1])
-        for path in [files] if isinstance(files, str) else list(files or []):
-            if not os.path.exists(os.path.expanduser(path)):
-                errors.append(f"{key}: {path} does not exist (prepare it with data_prep/prepare_all.sh)")
+        paths = [files] if isinstance(files, str) else list(files or [])
+        missing = [path for path in paths if not os.path.exists(os.path.expanduser(path))]
+        for path in missing:
+            errors.append(f"{key}: {path} does not exist (prepare it with data_prep/prepare_all.sh)")
+        if key == "data.train_files" and paths and not missing:
+            try:
+                check_prompt_ids([os.path.expanduser(path) for path in paths])
+            except (PromptIdError, OSError, ValueError) as error:  # unreadable parquet included
+                errors.append(f"{key}: {error}")
     model_path = str(cfg.actor_rollout_ref.model.path)
     if model_path.startswith(("/", "~", ".")) and not os.path.isdir(os.path.expanduser(model_path)):
         errors.append(f"actor_rollout_ref.model.path: local directory {model_path} does not exist")
 
 
 def _check_with_verl(cfg, errors: list[str]) -> None:
-    """verl's own start-up validation, on a copy with the rollout count AERO's main uses (n_explore per prompt)."""
+    """verl's own start-up validation, on a copy with the rollout.n that main_aero.prepare_config sets for AERO."""
     from omegaconf import OmegaConf, open_dict
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
@@ -206,7 +214,7 @@ def _check_with_verl(cfg, errors: list[str]) -> None:
     effective = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     if _is_aero(cfg):
         with open_dict(effective):
-            effective.actor_rollout_ref.rollout.n = cfg.algorithm.aero.n_explore
+            effective.actor_rollout_ref.rollout.n = cfg.algorithm.aero.budget
     try:
         validate_config(effective, need_reference_policy(effective), need_critic(effective))
     except (AssertionError, ValueError) as error:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from data_prep.common import columns_spec, convert_rows, output_path, write_parquet
+
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHERS = sorted(
     p.name for p in (REPO / "run_scripts").glob("run_qwen2.5_*_*.sh") if p.stem.endswith(("aero", "grpo"))
@@ -20,9 +22,12 @@ DATA_FILES = ["math_dapo", "math_lighteval", "math500", "aime24", "amc23", "mine
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
+    """One-row verl parquet per data source, written by data_prep's own row builder (the dry run reads ids)."""
     directory = tmp_path_factory.mktemp("aero_data")
     for name in DATA_FILES:
-        (directory / f"{name}.parquet").touch()
+        spec = columns_spec(name, "fixture", "test", "problem", "answer")
+        records, _ = convert_rows([{"problem": "1+1?", "answer": "2"}], spec, "boxed", "test")
+        write_parquet(records, output_path(str(directory), name))
     return directory
 
 
@@ -88,3 +93,15 @@ def test_indivisible_tensor_parallel_fails_naming_it(data_dir):
     result = _dry_run("run_qwen2.5_7b_aero.sh", data_dir, N_GPUS_PER_NODE="6")
     assert result.returncode != 0
     assert "actor_rollout_ref.actor.megatron.tensor_model_parallel_size=4" in result.stderr
+
+
+def test_duplicate_prompt_ids_fail_naming_the_file(data_dir, tmp_path):
+    spec = columns_spec("math_dapo", "fixture", "train", "problem", "answer")
+    records, _ = convert_rows(
+        [{"problem": "a", "answer": "1"}, {"problem": "b", "answer": "2"}], spec, "boxed", "train"
+    )
+    records[1]["extra_info"]["index"] = 0
+    write_parquet(records, str(tmp_path / "dup.parquet"))
+    result = _dry_run("run_qwen2.5_math_1.5b_grpo.sh", data_dir, TRAIN_FILES=f"['{tmp_path / 'dup.parquet'}']")
+    assert result.returncode != 0
+    assert "data.train_files" in result.stderr and "dup.parquet" in result.stderr

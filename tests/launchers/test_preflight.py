@@ -5,6 +5,7 @@ import copy
 import pytest
 from omegaconf import open_dict
 
+from data_prep.common import columns_spec, convert_rows, write_parquet
 from recipe.aero.preflight import PreflightError, compose_launch_config, main, validate_launch_config
 
 REWARD = [
@@ -141,11 +142,32 @@ def test_cli_prints_config_and_result(capsys):
     assert "no_such_key" in capsys.readouterr().err
 
 
+def _one_row_train_file(path, indices=(0,)) -> str:
+    spec = columns_spec("math_dapo", "fixture", "train", "problem", "answer")
+    records, _ = convert_rows([{"problem": f"p{i}", "answer": "1"} for i in indices], spec, "boxed", "train")
+    for record, index in zip(records, indices, strict=True):
+        record["extra_info"]["index"] = index
+    write_parquet(records, str(path))
+    return str(path)
+
+
 def test_local_model_directory_checked(aero_fsdp, tmp_path):
-    cfg = _with(aero_fsdp, data__train_files=str(tmp_path), data__val_files=str(tmp_path))
+    train = _one_row_train_file(tmp_path / "train.parquet")
+    cfg = _with(aero_fsdp, data__train_files=train, data__val_files=train)
     cfg = _with(cfg, actor_rollout_ref__model__path=str(tmp_path / "no_model"))
     with pytest.raises(PreflightError) as raised:
         validate_launch_config(cfg)
     assert raised.value.errors == [
         f"actor_rollout_ref.model.path: local directory {tmp_path / 'no_model'} does not exist"
     ]
+
+
+def test_duplicate_training_prompt_ids_refused(aero_fsdp, tmp_path):
+    train = _one_row_train_file(tmp_path / "dup.parquet", indices=(3, 3))
+    cfg = _with(
+        aero_fsdp, data__train_files=[train], data__val_files=train, actor_rollout_ref__model__path=str(tmp_path)
+    )
+    with pytest.raises(PreflightError) as raised:
+        validate_launch_config(cfg)
+    assert len(raised.value.errors) == 1
+    assert raised.value.errors[0].startswith("data.train_files:") and "dup.parquet" in raised.value.errors[0]
