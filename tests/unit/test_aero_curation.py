@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.curation import curate, curate_batch, kept_share_quota, stable_key_hash
+from recipe.aero.core.groups import group_by
 from recipe.aero.core.strata import Stratum
 
 FAST = settings(max_examples=80, deadline=None)
@@ -158,3 +159,10 @@ def test_curation_properties(case):
         success[permutation], group_index[permutation], keys, step, cfg, rollout_ids=rollout_ids[permutation]
     )
     assert np.array_equal(shuffled.keep, base.keep[permutation])
+
+
+def test_group_by_numbers_groups_in_order_of_first_appearance():
+    group_index, keys = group_by(np.array(["b", "a", "b", "c", "a"], dtype=object))
+    assert group_index.tolist() == [0, 1, 0, 2, 1]
+    assert keys == ["b", "a", "c"]
+    assert group_by([])[1] == []

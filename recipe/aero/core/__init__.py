@@ -4,6 +4,7 @@ Beta posterior, advantages, pass@k and FLOPs estimates. The verl glue imports fr
 from recipe.aero.core.advantages import aero_advantages, group_mean_std, grpo_advantages
 from recipe.aero.core.config import AeroConfig, AeroConfigError
 from recipe.aero.core.curation import CurationResult, curate, curate_batch, stable_key_hash
+from recipe.aero.core.groups import group_by
 from recipe.aero.core.passk import avg_at_k, pass_at_k
 from recipe.aero.core.posterior import PosteriorStore, posterior_advantage, step_posterior_mean
 from recipe.aero.core.rescue import next_round_size, next_round_sizes
@@ -19,6 +20,7 @@ __all__ = [
     "avg_at_k",
     "curate",
     "curate_batch",
+    "group_by",
     "group_mean_std",
     "grpo_advantages",
     "is_degenerate",
