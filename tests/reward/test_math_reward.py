@@ -29,6 +29,15 @@ class TestExtraction:
         assert last_answer_line("work...\nAnswer: $42$\n") == "42"
         assert last_answer_line("no final line") is None
 
+    def test_markdown_answer_line(self):
+        assert last_answer_line("**Answer:** $\\frac{1}{2}$.") == "\\frac{1}{2}"
+
+    def test_whitespace_heavy_response_is_linear(self):
+        """A regression guard: the first pattern backtracked cubically (16 s here, minutes at 5,000 lines)."""
+        start = time.monotonic()
+        assert extract_final_answer("\n" * 5000 + " " * 5000 + "answer" + " " * 5000) is None
+        assert time.monotonic() - start < 5.0
+
     def test_box_preferred_over_answer_line(self):
         assert extract_final_answer("Answer: 3\nactually \\boxed{4}") == "4"
         assert extract_final_answer("Answer: 3") == "3"

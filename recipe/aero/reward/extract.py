@@ -8,7 +8,9 @@ import re
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # DAPO-Math-17k's own template asks for a last line "Answer: $Answer"; models trained on it keep that habit.
-_ANSWER_LINE = re.compile(r"^\s*\**\s*answer\s*\**\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+# Single-line character classes only: nested `\s*` runs (which also match newlines) backtrack cubically on
+# whitespace-heavy responses (16 s for 2,000 blank lines).
+_ANSWER_LINE = re.compile(r"^[ \t*]*answer[ \t*]*:[ \t]*(.+?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
 
 def last_boxed_content(text: str) -> str | None:
@@ -48,7 +50,7 @@ def last_answer_line(text: str) -> str | None:
     matches = _ANSWER_LINE.findall(text)
     if not matches:
         return None
-    value = matches[-1].strip().strip("$").strip().rstrip(".").strip()
+    value = matches[-1].strip("* \t").rstrip(".").strip().strip("$").strip()
     return value or None
 
 
