@@ -15,7 +15,6 @@ def answer_from_solution(row) -> str:
 SPEC = DatasetSpec(
     data_source="math_lighteval",
     hf_id="DigitalLearningGmbH/MATH-lighteval",
-    hf_config="default",
     hf_split="train",
     get_problem=lambda row: require_text(row, "problem", "problem"),
     get_answer=answer_from_solution,

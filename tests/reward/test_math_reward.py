@@ -24,6 +24,7 @@ class TestExtraction:
     def test_fbox_and_space_form(self):
         assert last_boxed_content("\\fbox{7}") == "7"
         assert last_boxed_content("so $\\boxed 5$.") == "5"
+        assert last_boxed_content("\\boxed 12 apples") == "12"
 
     def test_answer_line_dapo_style(self):
         assert last_answer_line("work...\nAnswer: $42$\n") == "42"

@@ -10,6 +10,7 @@ _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # DAPO-Math-17k's own template asks for a last line "Answer: $Answer"; models trained on it keep that habit.
 # Single-line character classes only: nested `\s*` runs (which also match newlines) backtrack cubically on
 # whitespace-heavy responses (16 s for 2,000 blank lines).
+_SPACED_BOX_ARGUMENT = re.compile(r" +([^\s$]+)")  # "\boxed 5$": the argument is one token
 _ANSWER_LINE = re.compile(r"^[ \t*]*answer[ \t*]*:[ \t]*(.+?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -31,7 +32,8 @@ def last_boxed_content(text: str) -> str | None:
     command = next(c for c in _BOX_COMMANDS if text.startswith(c, start))
     rest = text[start + len(command) :]
     if rest.startswith(" "):
-        return rest.split("$")[0].strip() or None
+        spaced = _SPACED_BOX_ARGUMENT.match(rest)
+        return spaced.group(1) if spaced else None
     if not rest.startswith("{"):
         return None
     depth = 0
