@@ -16,7 +16,7 @@ Everything is written under one cache directory (default ``<repo>/.cache/cpu_dem
 
 CLI::
 
-    python -m data_prep.warm_start [--cache-dir DIR] [--quick] [--measure-n 4]
+    python -m data_prep.warm_start [--cache-dir DIR] [--seed 0] [--sft-steps N] [--measure-n 4]
 
 Run it under ``flock /tmp/aero_heavy.lock`` when the machine is shared: it trains a model.
 """
@@ -82,9 +82,6 @@ class DemoAssetSpec:
     def digest(self) -> str:
         """A short stable hash that names this spec in logs and in ``spec.json``."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
-
-
-QUICK_SPEC_CHANGES = {"sft_steps": 300}
 
 
 @dataclass(frozen=True)
@@ -349,15 +346,12 @@ def main(argv: list[str] | None = None) -> None:
     """CLI: builds (or reuses) the assets and prints their paths, the warm-start stats and the success spread."""
     parser = argparse.ArgumentParser(description="Synthetic data + warm-started tiny Qwen2 for the CPU demo.")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="default: %(default)s")
-    parser.add_argument("--quick", action="store_true", help=f"shorter warm start: {QUICK_SPEC_CHANGES}")
     parser.add_argument("--seed", type=int, default=DemoAssetSpec.seed)
     parser.add_argument("--sft-steps", type=int, default=None, help="override the spec's SFT steps")
     parser.add_argument("--measure-n", type=int, default=4, help="samples per prompt for the success spread")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     spec = DemoAssetSpec(seed=args.seed)
-    if args.quick:
-        spec = replace(spec, **QUICK_SPEC_CHANGES)
     if args.sft_steps is not None:
         spec = replace(spec, sft_steps=args.sft_steps)
     paths = build_demo_assets(args.cache_dir, spec, measure_n=args.measure_n)
