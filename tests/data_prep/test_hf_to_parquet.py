@@ -5,6 +5,10 @@ chat-format prompt, GSM8K's "####" solutions), including bad rows that must be c
 """
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from data_prep import aime24, amc23, dapo_math, gsm8k, math500, math_lighteval, minerva, olympiadbench
 from data_prep.common import BOXED_INSTRUCTION, output_path
 
+REPO = Path(__file__).resolve().parents[2]
 DAPO_WRAP = dapo_math.DAPO_PREFIX + "{}" + dapo_math.DAPO_SUFFIX
 
 
@@ -188,3 +193,21 @@ def test_missing_input_file_is_named(tmp_path):
 def test_data_sources_are_unique_across_datasets():
     names = [case[0].SPEC.data_source for case in CASES.values()]
     assert len(set(names)) == len(names)
+
+
+def test_prepare_all_writes_every_data_source(tmp_path):
+    """prepare_all.sh end to end on local HF-layout copies (INPUT_DIR), one subprocess per dataset script."""
+    for name, (_, rows, _, _) in CASES.items():
+        _write_fixture(rows, tmp_path / f"{name}.parquet")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        ["bash", str(REPO / "data_prep" / "prepare_all.sh")],
+        env={**os.environ, "INPUT_DIR": str(tmp_path), "DATA_DIR": str(out), "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted(path.stem for path in out.glob("*.parquet"))
+    assert written == sorted(case[0].SPEC.data_source for case in CASES.values())
+    assert "math_dapo: 7 rows in, 2 written, 3 duplicates removed, 2 skipped" in result.stdout
