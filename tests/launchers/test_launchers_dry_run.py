@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from data_prep.common import columns_spec, convert_rows, output_path, write_parquet
 
@@ -105,3 +106,38 @@ def test_duplicate_prompt_ids_fail_naming_the_file(data_dir, tmp_path):
     result = _dry_run("run_qwen2.5_math_1.5b_grpo.sh", data_dir, TRAIN_FILES=f"['{tmp_path / 'dup.parquet'}']")
     assert result.returncode != 0
     assert "data.train_files" in result.stderr and "dup.parquet" in result.stderr
+
+
+def _resolved_config(result: subprocess.CompletedProcess) -> dict:
+    """The YAML the dry run prints before verl's validation line and the verdict."""
+    return yaml.safe_load(result.stdout.split("[validate_config]")[0])
+
+
+def _flatten(node, prefix=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _flatten(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), node
+
+
+def test_aero_and_grpo_arms_differ_only_in_the_algorithm(data_dir):
+    """The GRPO launcher is a matched baseline: same data, model, optimiser, lengths, evaluation and hardware."""
+    aero, grpo = (_dry_run(f"run_qwen2.5_7b_{algo}.sh", data_dir) for algo in ("aero", "grpo"))
+    assert aero.returncode == 0 and grpo.returncode == 0, aero.stderr[-2000:] + grpo.stderr[-2000:]
+    aero_cfg, grpo_cfg = dict(_flatten(_resolved_config(aero))), dict(_flatten(_resolved_config(grpo)))
+    differing = {key for key in aero_cfg.keys() | grpo_cfg.keys() if aero_cfg.get(key) != grpo_cfg.get(key)}
+    derived = {  # verl interpolations of rollout.n and trainer.experiment_name
+        "actor_rollout_ref.actor.rollout_n",
+        "actor_rollout_ref.ref.rollout_n",
+        "critic.rollout_n",
+        "actor_rollout_ref.rollout.trace.experiment_name",
+    }
+    assert differing - derived == {
+        "algorithm.adv_estimator",
+        "actor_rollout_ref.rollout.n",
+        "trainer.experiment_name",
+        "trainer.default_local_dir",
+    }
+    assert (aero_cfg["algorithm.aero.n_explore"], aero_cfg["algorithm.aero.budget"]) == (4, 8)
+    assert grpo_cfg["actor_rollout_ref.rollout.n"] == 8
