@@ -295,6 +295,16 @@ def summarize_success(correct_counts: list[int], difficulties: list[str], n: int
     return {"n": n, **shares(correct_counts), "by_difficulty": {k: shares(v) for k, v in sorted(by_level.items())}}
 
 
+def is_up_to_date(cache_dir: str | Path, spec: DemoAssetSpec, measure_n: int = 4) -> bool:
+    """Whether ``cache_dir`` holds assets built from ``spec`` (so a build would do nothing)."""
+    spec_path = asset_paths(cache_dir).root / SPEC_FILE
+    return spec_path.exists() and json.loads(spec_path.read_text()) == _spec_record(spec, measure_n)
+
+
+def _spec_record(spec: DemoAssetSpec, measure_n: int) -> dict:
+    return {"digest": spec.digest(), "measure_n": measure_n, **asdict(spec)}
+
+
 def build_demo_assets(
     cache_dir: str | Path | None = None, spec: DemoAssetSpec | None = None, measure_n: int = 4
 ) -> DemoAssetPaths:
@@ -315,8 +325,8 @@ def build_demo_assets(
     spec = spec or DemoAssetSpec()
     paths = asset_paths(cache_dir or DEFAULT_CACHE_DIR)
     spec_path = paths.root / SPEC_FILE
-    wanted = {"digest": spec.digest(), "measure_n": measure_n, **asdict(spec)}
-    if spec_path.exists() and json.loads(spec_path.read_text()) == wanted:
+    wanted = _spec_record(spec, measure_n)
+    if is_up_to_date(paths.root, spec, measure_n):
         logger.info("demo assets in %s are up to date (spec %s)", paths.root, wanted["digest"])
         return paths
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -349,11 +359,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=DemoAssetSpec.seed)
     parser.add_argument("--sft-steps", type=int, default=None, help="override the spec's SFT steps")
     parser.add_argument("--measure-n", type=int, default=4, help="samples per prompt for the success spread")
+    parser.add_argument("--check", action="store_true", help="build nothing; exit 0 if up to date, else 1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     spec = DemoAssetSpec(seed=args.seed)
     if args.sft_steps is not None:
         spec = replace(spec, sft_steps=args.sft_steps)
+    if args.check:
+        raise SystemExit(0 if is_up_to_date(args.cache_dir, spec, args.measure_n) else 1)
     paths = build_demo_assets(args.cache_dir, spec, measure_n=args.measure_n)
     result = {k: str(v) for k, v in asdict(paths).items()}
     result["warm_start"] = json.loads(paths.warm_start_file.read_text())

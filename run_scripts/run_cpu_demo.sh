@@ -45,7 +45,11 @@ phase() { echo "[demo] $(date +%H:%M:%S) $*"; }
 # ---- 1. assets: synthetic task + warm-started tiny Qwen2 (cached; rebuilt only when the spec changes) ------
 phase "assets: synthetic data + warm start into $CACHE_DIR (cached after the first run)"
 mkdir -p "$OUT_DIR"
-flock "$HEAVY_LOCK" python -m data_prep.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" > "$OUT_DIR/assets.json" \
+ASSET_LOCK=(flock "$HEAVY_LOCK")  # training the warm start needs the cores to itself
+if python -m data_prep.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" --check; then
+  ASSET_LOCK=()  # cached: nothing to train
+fi
+"${ASSET_LOCK[@]}" python -m data_prep.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" > "$OUT_DIR/assets.json" \
   2> "$OUT_DIR/assets.log" || { phase "FAILED: assets (see $OUT_DIR/assets.log)"; tail -n 20 "$OUT_DIR/assets.log"; exit 1; }
 MODEL_DIR="$(realpath "$CACHE_DIR/model")"
 TRAIN_FILE="$(realpath "$CACHE_DIR/data/train.parquet")"

@@ -67,6 +67,8 @@ def test_build_writes_loadable_model_data_and_measurement(built):
 def test_same_spec_is_not_rebuilt_and_a_new_spec_is(built):
     weights = built.model_dir / "model.safetensors"
     before = weights.stat().st_mtime_ns
+    assert ws.is_up_to_date(built.root, TINY, measure_n=2)
+    assert not ws.is_up_to_date(built.root, TINY, measure_n=4)
     ws.build_demo_assets(built.root, TINY, measure_n=2)
     assert weights.stat().st_mtime_ns == before
     ws.build_demo_assets(built.root, replace(TINY, sft_steps=2), measure_n=0)
