@@ -76,13 +76,24 @@ def _check_dynamic_bsz(cfg, errors: list[str]) -> None:
     for key, value in keys.items():
         if not value:
             errors.append(f"{key}={value}: AERO groups have ragged sizes; set it to True (token-budget micro-batches)")
+
+
+def _check_token_budgets(cfg, errors: list[str]) -> None:
+    """A dynamic micro-batch must hold one full sequence, else verl asserts on the first long response."""
+    arr = cfg.actor_rollout_ref
     sequence = cfg.data.max_prompt_length + cfg.data.max_response_length
-    for key, value in [
-        ("actor_rollout_ref.actor.ppo_max_token_len_per_gpu", arr.actor.ppo_max_token_len_per_gpu),
-        ("actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu", arr.rollout.log_prob_max_token_len_per_gpu),
-    ]:
-        if arr.actor.use_dynamic_bsz and value < sequence:
-            errors.append(f"{key}={value}: below max_prompt_length + max_response_length = {sequence}")
+    budgets = [
+        ("actor_rollout_ref.actor", "use_dynamic_bsz", "ppo_max_token_len_per_gpu"),
+        ("actor_rollout_ref.rollout", "log_prob_use_dynamic_bsz", "log_prob_max_token_len_per_gpu"),
+        ("actor_rollout_ref.ref", "log_prob_use_dynamic_bsz", "log_prob_max_token_len_per_gpu"),
+    ]
+    for section, switch, budget in budgets:
+        node = arr[section.rsplit(".", 1)[1]]
+        if node.get(switch) and node[budget] < sequence:
+            errors.append(
+                f"{section}.{budget}={node[budget]}: below data.max_prompt_length + data.max_response_length = "
+                f"{sequence}"
+            )
 
 
 def _needs_reference(cfg) -> bool:
@@ -238,6 +249,7 @@ def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
     warnings: list[str] = []
     _check_aero(cfg, errors)
     _check_dynamic_bsz(cfg, errors)
+    _check_token_budgets(cfg, errors)
     _check_batches(cfg, errors)
     _check_reward(cfg, errors, warnings)
     _check_legacy_keys(cfg, errors)
