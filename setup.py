@@ -21,11 +21,13 @@ def _requirements() -> list[str]:
 setup(
     name="verl-recipe-aero",
     version="0.1.0",
-    description="AERO (arXiv 2602.14338): adaptive efficient rollout optimisation for GRPO-style RLVR, as a verl recipe",
+    description="AERO (arXiv 2602.14338): adaptive efficient rollout optimisation for GRPO-style RLVR, a verl recipe",
     long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
-    packages=find_namespace_packages(include=["recipe.aero", "recipe.aero.*", "verl_patches", "verl_patches.*", "data_prep", "data_prep.*"]),
+    packages=find_namespace_packages(
+        include=["recipe.aero", "recipe.aero.*", "verl_patches", "verl_patches.*", "data_prep", "data_prep.*"]
+    ),
     package_data={"recipe.aero": ["config/*.yaml", "REQUIRED_VERL.txt", "README.md"]},
     install_requires=_requirements(),
     extras_require={

@@ -20,7 +20,7 @@ from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ, AgentLoopWorke
 
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.rescue import next_round_size
-from recipe.aero.success import rollout_success
+from recipe.aero.success import scored_rollout_success
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +73,7 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
             return None
         final = output[-1] if isinstance(output, list) else output
         reward_extra_info = final.extra_fields.get("reward_extra_info")
-        return rollout_success(
-            final.reward_score, reward_extra_info, self.aero.success_key, self.aero.success_threshold
-        )
+        return scored_rollout_success(final.reward_score, reward_extra_info, self.aero)
 
 
 class AeroAgentLoopManager(AgentLoopManagerTQ):

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recipe.aero import group_context
 from recipe.aero.core.advantages import aero_advantages
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.posterior import step_posterior_mean
@@ -67,6 +68,8 @@ def compute_aero_advantage(
     posterior_mean: np.ndarray | None = None,
     generated_counts: np.ndarray | None = None,
     generated_correct: np.ndarray | None = None,
+    generated_mean: np.ndarray | None = None,
+    generated_std: np.ndarray | None = None,
     **unused: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """AERO advantages for the rows of one training batch (the rows that survived curation).
@@ -82,7 +85,13 @@ def compute_aero_advantage(
         generated_counts: Optional [bs] int, rollouts GENERATED for each row's prompt, before curation.
         generated_correct: Optional [bs] int, correct rollouts among them. With ``generated_counts`` it
             decides degeneracy and the default p from the generated rollouts rather than the rows seen.
+        generated_mean: Optional [bs] float, mean score of the GENERATED rollouts of each row's prompt.
+        generated_std: Optional [bs] float, their unbiased std. With ``generated_mean`` they give mixed groups
+            their ``advantage_stats: generated`` statistics even though curated-out rows are not in the batch.
         **unused: Other verl kwargs (e.g. ``reward_baselines``), ignored.
+
+    When the trainer has attached a :class:`~recipe.aero.group_context.GroupContext` (the AERO trainer does,
+    around verl's ``_compute_advantage``), the four ``generated_*``/``posterior_mean`` arguments come from it.
 
     Returns:
         (advantages, returns), both [bs, L] in the rewards' dtype, zero outside ``response_mask`` and on
@@ -114,6 +123,19 @@ def compute_aero_advantage(
     group_index = group_index.reshape(-1)
     num_groups = int(group_index.max()) + 1 if len(group_index) else 0
 
+    context = group_context.current()
+    if context is not None and posterior_mean is None and generated_counts is None:
+        from_context = context.row_kwargs(uids[real])
+        filled = {name: np.zeros(batch_size, dtype=values.dtype) for name, values in from_context.items()}
+        for name, values in from_context.items():
+            filled[name][real] = values
+        posterior_mean, generated_counts, generated_correct = (
+            filled["posterior_mean"],
+            filled["generated_counts"],
+            filled["generated_correct"],
+        )
+        generated_mean, generated_std = filled["generated_mean"], filled["generated_std"]
+
     if success is None:
         row_success = rollout_success(scores[real], cfg)
     else:
@@ -128,7 +150,7 @@ def compute_aero_advantage(
         n_correct = _per_group("generated_correct", generated_correct, real, group_index)
         if (n_total < seen).any():
             raise ValueError("aero estimator: generated_counts is smaller than the rows present for some uid")
-        if cfg.advantage_stats == "generated" and (n_total > seen).any():
+        if cfg.advantage_stats == "generated" and generated_mean is None and (n_total > seen).any():
             raise ValueError(
                 "algorithm.aero.advantage_stats=generated: curated-out rollouts are not in this batch; compute "
                 "advantages with recipe.aero.core.aero_advantages(..., keep=mask) over the generated rollouts"
@@ -141,6 +163,48 @@ def compute_aero_advantage(
 
     row_advantages = np.zeros(batch_size, dtype=np.float64)
     row_advantages[real] = aero_advantages(scores[real], row_success, group_index, group_p, cfg, degenerate=degenerate)
+    if cfg.advantage_stats == "generated" and generated_mean is not None:
+        row_advantages[real] = _with_generated_stats(
+            row_advantages[real],
+            scores[real],
+            row_success,
+            group_index,
+            group_p,
+            cfg,
+            degenerate,
+            n_total,
+            n_correct,
+            _per_group("generated_mean", generated_mean, real, group_index, num_groups),
+            _per_group("generated_std", generated_std, real, group_index, num_groups),
+        )
     advantages = torch.from_numpy(row_advantages).to(device=token_level_rewards.device, dtype=token_level_rewards.dtype)
     advantages = advantages.unsqueeze(-1) * response_mask
     return advantages, advantages
+
+
+def _with_generated_stats(
+    advantages: np.ndarray,
+    scores: np.ndarray,
+    success: np.ndarray,
+    group_index: np.ndarray,
+    group_p: np.ndarray,
+    cfg: AeroConfig,
+    degenerate: np.ndarray,
+    n_total: np.ndarray,
+    n_correct: np.ndarray,
+    generated_mean: np.ndarray,
+    generated_std: np.ndarray,
+) -> np.ndarray:
+    """Mixed-group advantages with statistics over all GENERATED rollouts (``advantage_stats: generated``).
+
+    ``posterior_scope: degenerate`` uses GRPO's (score - mean) / (std + eps) with the generated score mean/std;
+    ``all`` uses (r - p) / (std_r + eps) with std_r the unbiased std of success over the generated rollouts,
+    sqrt(c (n - c) / (n (n - 1))). Degenerate groups keep their posterior advantage.
+    """
+    if cfg.posterior_scope == "all":
+        n, c = n_total.astype(np.float64), n_correct.astype(np.float64)
+        std_r = np.sqrt(np.divide(c * (n - c), n * (n - 1), out=np.ones_like(n), where=n > 1))
+        mixed = (success - group_p[group_index]) / (std_r[group_index] + cfg.epsilon)
+    else:
+        mixed = (scores - generated_mean[group_index]) / (generated_std[group_index] + cfg.epsilon)
+    return np.where(degenerate[group_index], advantages, mixed)

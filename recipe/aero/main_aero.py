@@ -15,12 +15,10 @@ import hydra
 import ray
 from omegaconf import DictConfig, open_dict
 from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
-from verl.trainer.ppo.utils import need_critic, need_reference_policy
-from verl.utils.config import validate_config
 from verl.utils.device import auto_set_device
 
 from recipe.aero.core.config import AeroConfig
-from recipe.aero.prompt_ids import check_prompt_ids
+from recipe.aero.preflight import validate_launch_config
 
 logger = logging.getLogger(__name__)
 
@@ -34,29 +32,15 @@ def prepare_config(config: DictConfig) -> AeroConfig:
 
     Raises:
         AeroConfigError: an invalid ``algorithm.aero`` value (the message names the key).
-        PromptIdError: training rows without a unique ``(data_source, extra_info.index)``.
-        ValueError: settings AERO cannot run with.
+        PreflightError: every other launch problem found by :mod:`recipe.aero.preflight` (batch divisibility,
+            dynamic batch sizes, trainer mode, reward wiring, data files and unique prompt ids, verl's own checks).
     """
     aero = AeroConfig.from_mapping(config.algorithm.get("aero"))
-    if not config.trainer.use_v1 or config.trainer.v1.trainer_mode != "aero":
-        raise ValueError(
-            "recipe.aero.main_aero needs trainer.use_v1=true and trainer.v1.trainer_mode=aero (the defaults of "
-            f"aero_trainer.yaml); got use_v1={config.trainer.use_v1}, trainer_mode={config.trainer.v1.trainer_mode}"
-        )
-    reward_model = config.reward.reward_model
-    if reward_model.enable and not reward_model.get("enable_resource_pool", False):
-        raise ValueError(
-            "AERO decides rescue rounds from rewards computed while rolling out: a colocated reward model "
-            "(reward.reward_model.enable=true without enable_resource_pool) scores only after sampling"
-        )
     if config.algorithm.adv_estimator == "aero":
         with open_dict(config):
             config.actor_rollout_ref.rollout.n = aero.budget
-    from recipe.aero.preflight import validate_launch_config
-
-    validate_launch_config(config)
-    train_files = config.data.train_files
-    check_prompt_ids([train_files] if isinstance(train_files, str) else list(train_files))
+    for warning in validate_launch_config(config):
+        logger.warning("preflight: %s", warning)
     return aero
 
 
@@ -75,7 +59,6 @@ class AeroTaskRunner(TaskRunnerV1.__ray_actor_class__):
 def main(config: DictConfig) -> None:
     auto_set_device(config)
     prepare_config(config)
-    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
     run_ppo(config, task_runner_class=ray.remote(num_cpus=1)(AeroTaskRunner))
 
 

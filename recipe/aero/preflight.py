@@ -232,6 +232,22 @@ def _check_with_verl(cfg, errors: list[str]) -> None:
         errors.append(f"verl validate_config: {error}")
 
 
+def _check_trainer(cfg, errors: list[str]) -> None:
+    """The AERO trainer is a V1 trainer; rescue needs rewards computed while rolling out."""
+    if not cfg.trainer.use_v1 or cfg.trainer.v1.trainer_mode != "aero":
+        errors.append(
+            "trainer.use_v1 / trainer.v1.trainer_mode: recipe.aero.main_aero needs use_v1=true and trainer_mode=aero "
+            f"(the defaults of aero_trainer.yaml); got use_v1={cfg.trainer.use_v1}, "
+            f"trainer_mode={cfg.trainer.v1.trainer_mode}"
+        )
+    reward_model = cfg.reward.reward_model
+    if reward_model.enable and not reward_model.get("enable_resource_pool", False):
+        errors.append(
+            "reward.reward_model.enable: a colocated reward model scores only after sampling, but AERO and the "
+            "sampler need each rollout's reward while rolling out; set reward.reward_model.enable_resource_pool=true"
+        )
+
+
 def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
     """Checks a composed launch config before anything expensive starts.
 
@@ -248,6 +264,7 @@ def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
     errors: list[str] = []
     warnings: list[str] = []
     _check_aero(cfg, errors)
+    _check_trainer(cfg, errors)
     _check_dynamic_bsz(cfg, errors)
     _check_token_budgets(cfg, errors)
     _check_batches(cfg, errors)

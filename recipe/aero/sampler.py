@@ -21,7 +21,7 @@ from recipe.aero.accounting import StepRecord
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.curation import CurationResult, curate_batch
 from recipe.aero.core.strata import stratify
-from recipe.aero.success import rollout_success
+from recipe.aero.success import scored_rollout_success
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +62,17 @@ class AeroReplayBuffer(ReplayBuffer):
             select_fields=["rm_scores", "extra_fields", "data_source", "index"],
         )
         scores = fields["rm_scores"].to_padded_tensor(0.0).sum(dim=-1).double().numpy()
-        extra_fields = fields["extra_fields"].tolist()
+        extra_fields = _column(fields, "extra_fields")
         success = np.array(
             [
-                rollout_success(
-                    score, (extra or {}).get("reward_extra_info"), self.aero.success_key, self.aero.success_threshold
-                )
+                scored_rollout_success(score, (extra or {}).get("reward_extra_info"), self.aero)
                 for score, extra in zip(scores, extra_fields, strict=True)
             ],
             dtype=bool,
         )
         group_uids, group_index = np.unique(np.array(uids, dtype=object), return_inverse=True)
         group_index = group_index.astype(np.int64)
-        data_sources, indices = fields["data_source"].tolist(), fields["index"].tolist()
+        data_sources, indices = _column(fields, "data_source"), _column(fields, "index")
         first_row = np.zeros(len(group_uids), dtype=np.int64)
         first_row[group_index[::-1]] = np.arange(len(keys))[::-1]
         prompt_keys = [f"{data_sources[row]}/{int(indices[row])}" for row in first_row]
@@ -100,6 +98,8 @@ class AeroReplayBuffer(ReplayBuffer):
         self.last_generated_scores = scores
         self.last_record = StepRecord(
             group_index=group_index,
+            session=sessions,
+            success=success,
             is_rescue=is_rescue,
             kept=curation.keep,
             prompt_tokens=np.array([tag["prompt_len"] for tag in batch.tags], dtype=np.int64),
@@ -120,3 +120,8 @@ class AeroReplayBuffer(ReplayBuffer):
             tags=kept_tags,
             extra_info=dict(batch.extra_info or {}),
         )
+
+
+def _column(fields, name: str) -> list:
+    """One non-tensor TransferQueue field as a plain list (entries may come wrapped as NonTensorData)."""
+    return [getattr(value, "data", value) for value in fields[name]]

@@ -50,6 +50,7 @@ class AeroTrainer(PPOTrainerSync):
         # checkpointing of TransferQueue, re-issue of in-flight prompts) must not fire.
         self.trainer_mode = "sync"
         self.n_params = count_parameters(config.actor_rollout_ref.model.path)
+        self.group_log_path = config.trainer.v1.aero.get("group_log_path")
 
     def _build_replay_buffer(self) -> AeroReplayBuffer:
         sampler_config = self.config.trainer.v1.sampler
@@ -112,6 +113,9 @@ class AeroTrainer(PPOTrainerSync):
         )
         step.update(self.cumulative.add(step))
         metrics.update(step)
+        if self.group_log_path:
+            with open(self.group_log_path, "a") as f:
+                f.writelines(json.dumps(row) + "\n" for row in record.group_rows(global_steps))
 
     def _val_metrics_update(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs):
         metric_dict = super()._val_metrics_update(
