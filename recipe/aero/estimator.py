@@ -174,8 +174,8 @@ def compute_aero_advantage(
             degenerate,
             n_total,
             n_correct,
-            _per_group("generated_mean", generated_mean, real, group_index, num_groups),
-            _per_group("generated_std", generated_std, real, group_index, num_groups),
+            _per_group("generated_mean", generated_mean, real, group_index),
+            _per_group("generated_std", generated_std, real, group_index),
         )
     advantages = torch.from_numpy(row_advantages).to(device=token_level_rewards.device, dtype=token_level_rewards.dtype)
     advantages = advantages.unsqueeze(-1) * response_mask
