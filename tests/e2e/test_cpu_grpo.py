@@ -82,6 +82,11 @@ def test_grpo_resumes_from_step_2_checkpoint_and_runs_step_3(three_step_run, tin
     assert_completed(resumed, [3])
     assert resumed.steps()[3]["training/global_step"] == 3
     assert_rollout_matches_trainer(resumed)
+    # The policy entropy fingerprints the weights (random tiny model: ~5.75 at init, lower once trained):
+    # the resumed step 3 must start from the trained step-2 weights, not from the initial model.
+    first = three_step_run.steps()
+    entropy = resumed.steps()[3]["actor/entropy"]
+    assert abs(entropy - first[3]["actor/entropy"]) < abs(entropy - first[1]["actor/entropy"]), (entropy, first)
 
 
 def test_negative_control_without_weight_sync_fails_the_logprob_check(tiny_assets, tmp_path):
