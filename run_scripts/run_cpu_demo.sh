@@ -38,6 +38,7 @@ VAL_N=${VAL_N:-8}
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-48}
 MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-16}
 RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-900}
+ARMS=${ARMS:-"grpo aero"}  # a subset re-runs only those arms; the report reads every arm under OUT_DIR/runs
 HEAVY_LOCK=${HEAVY_LOCK:-/tmp/aero_heavy.lock}
 
 phase() { echo "[demo] $(date +%H:%M:%S) $*"; }
@@ -103,18 +104,31 @@ run_arm() {
 }
 
 # ---- 3. both arms: same data, same order (data.seed, shuffle), same steps and validation points -----------
-run_arm grpo \
-  "algorithm.adv_estimator=grpo" \
-  "actor_rollout_ref.rollout.n=$GRPO_N" \
-  "$@"
-run_arm aero \
-  "algorithm.adv_estimator=aero" \
-  "algorithm.aero.n_explore=$AERO_N_EXPLORE" \
-  "algorithm.aero.budget=$AERO_BUDGET" \
-  "algorithm.aero.seed=$SEED" \
-  "$@"
+for arm in $ARMS; do
+  case "$arm" in
+    grpo)
+      run_arm grpo \
+        "algorithm.adv_estimator=grpo" \
+        "actor_rollout_ref.rollout.n=$GRPO_N" \
+        "$@"
+      ;;
+    aero)
+      run_arm aero \
+        "algorithm.adv_estimator=aero" \
+        "algorithm.aero.n_explore=$AERO_N_EXPLORE" \
+        "algorithm.aero.budget=$AERO_BUDGET" \
+        "algorithm.aero.seed=$SEED" \
+        "$@"
+      ;;
+    *)
+      phase "unknown arm '$arm' in ARMS (known: grpo aero)"
+      exit 2
+      ;;
+  esac
+done
 
 # ---- 4. the paper-style table and plots -------------------------------------------------------------------
 phase "report -> $OUT_DIR/report"
-python -m recipe.aero.report "$OUT_DIR/runs/grpo" "$OUT_DIR/runs/aero" --out "$OUT_DIR/report" --k "$VAL_N"
+mapfile -t RUN_DIRS < <(find "$OUT_DIR/runs" -mindepth 1 -maxdepth 1 -type d | sort)
+python -m recipe.aero.report "${RUN_DIRS[@]}" --out "$OUT_DIR/report" --k "$VAL_N"
 phase "finished: $OUT_DIR/report/report.md"

@@ -292,6 +292,8 @@ def render_markdown(arms: list[ArmSummary], baseline: ArmSummary, k: int, curve:
     lines += ["", f"## Reduction relative to the baseline `{baseline.name}` (positive = less)", ""]
     lines.append("| arm | total compute | wall-clock per step | rollouts generated |")
     lines.append("|---|---|---|---|")
+    if len(arms) == 1:
+        lines.append(f"| (only `{baseline.name}` was given: nothing to compare) | {NA} | {NA} | {NA} |")
     for arm in arms:
         if arm is baseline:
             continue

@@ -5,6 +5,7 @@ added once recipe.aero.main_aero runs on CPU.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,26 @@ def test_unknown_baseline_is_refused(two_arms, tmp_path):
 def test_cli_prints_the_report(two_arms, tmp_path, capsys):
     rp.main([str(p) for p in two_arms] + ["--out", str(tmp_path / "o"), "--baseline", "grpo"])
     assert "# AERO vs GRPO" in capsys.readouterr().out
+
+
+REAL_RUNS = Path(__file__).parent / "fixtures" / "main_aero_quick"
+
+
+def test_report_on_real_main_aero_logs_has_every_number(tmp_path):
+    """The fixture is the JSONL of a real CPU run of recipe.aero.main_aero (see fixtures/main_aero_quick/README.md)."""
+    text = rp.build_report([REAL_RUNS / "grpo", REAL_RUNS / "aero"], tmp_path).read_text()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    arms = {arm["name"]: arm for arm in summary["arms"]}
+    assert summary["baseline"] == "grpo"
+    for name, arm in arms.items():
+        assert arm["config"]["adv_estimator"] == name
+        assert arm["config"]["val_n"] == 8 and arm["config"]["val_temperature"] == 1.0
+        assert arm["num_train_steps"] == 4 and arm["final_val_step"] == 4
+        assert arm["final_val"]["synthetic_arith"]["avg_source"] == "aero_val"
+        assert all(value is not None for value in arm["cumulative"].values()), arm["cumulative"]
+        assert arm["step_time_mean_s"] > 0 and arm["step_time_num_steps"] == 3
+    assert arms["grpo"]["cumulative"]["gen_rollouts"] == 4 * 8 * 8  # 4 steps x 8 prompts x N=8
+    assert arms["aero"]["cumulative"]["gen_rollouts"] < arms["grpo"]["cumulative"]["gen_rollouts"]
+    reduction = rp.reduction_pct(arms["aero"]["cumulative"]["total_flops"], arms["grpo"]["cumulative"]["total_flops"])
+    assert f"| aero | {reduction:.1f} %" in text
+    assert "| grpo | synthetic_arith |" in text and "| aero | synthetic_arith |" in text
