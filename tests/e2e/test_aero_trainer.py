@@ -1,0 +1,214 @@
+"""``python -m recipe.aero.main_aero`` end to end on CPU: AERO and the GRPO baseline through the real V1 trainer.
+
+The tiny model gets a crafted reward (``fixtures/crafted_reward.py``): a prompt's dataset index decides whether it
+can never succeed, always succeeds or succeeds about half the time, so one short run exercises failed rescue,
+all-correct groups, curation of mixed groups and the posterior. Everything is read back from what the run wrote:
+verl's JSONL metrics, the per-group log (``trainer.v1.aero.group_log_path``) and the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from recipe.aero.cpu.launcher import RunResult, run_verl_cpu
+from recipe.aero.cpu.overrides import tiny_run_overrides
+
+pytestmark = pytest.mark.e2e
+
+MODULE = "recipe.aero.main_aero"
+RUN_TIMEOUT_S = 300
+CRAFTED_REWARD = Path(__file__).parent / "fixtures" / "crafted_reward.py"
+GROUP_LOG = "aero_groups.jsonl"
+BUDGET, N_EXPLORE, N_EXTRA = 8, 4, 2
+
+AERO_METRICS = [
+    *(f"aero/gen/{name}" for name in ("rollouts", "rollouts_explore", "rollouts_rescue", "response_tokens")),
+    *(f"aero/gen/{name}" for name in ("response_tokens_explore", "response_tokens_rescue", "prompt_tokens")),
+    "aero/train/rollouts",
+    "aero/train/response_tokens",
+    "aero/dropped/rollouts",
+    *(
+        f"aero/strata/{kind}_{s}"
+        for kind in ("prompts", "gen_rollouts", "train_rollouts", "dropped_rollouts")
+        for s in ("rescue", "low", "high")
+    ),
+    *(f"aero/rescue/{name}" for name in ("attempted_prompts", "succeeded_prompts", "rounds_mean", "rounds_max")),
+    "aero/zero_adv_share/before",
+    "aero/zero_adv_share/after",
+    "aero/nonzero_acc_share/before_rescue",
+    "aero/nonzero_acc_share/after_rescue",
+    "aero/posterior/num_prompts",
+    "aero/posterior/mean_p",
+    *(f"aero/compute/{name}_flops" for name in ("gen", "logprob", "update", "total")),
+    *(f"aero/cumulative/{name}" for name in ("gen_rollouts", "train_rollouts", "gen_response_tokens")),
+    *(f"aero/cumulative/{name}" for name in ("train_response_tokens", "total_flops", "gen_flops")),
+    "aero/cumulative/logprob_flops",
+    "aero/cumulative/update_flops",
+]
+VAL_METRICS = ["aero_val/openai/gsm8k/avg@4", "aero_val/openai/gsm8k/pass@1", "aero_val/openai/gsm8k/pass@4"]
+
+
+def overrides(assets, estimator: str, steps: int, run_dir: Path, *extra: str) -> list[str]:
+    base = [
+        o for o in tiny_run_overrides(assets, train_batch_size=6, rollout_n=8) if "custom_reward_function.path" not in o
+    ]
+    return [
+        *base,
+        f"reward.custom_reward_function.path={CRAFTED_REWARD}",
+        f"algorithm.adv_estimator={estimator}",
+        f"algorithm.aero.n_explore={N_EXPLORE}",
+        f"algorithm.aero.budget={BUDGET}",
+        f"algorithm.aero.n_extra={N_EXTRA}",
+        f"trainer.total_training_steps={steps}",
+        f"trainer.v1.aero.group_log_path={run_dir / GROUP_LOG}",
+        *extra,
+    ]
+
+
+def run(assets, tmp_path_factory, name: str, estimator: str, steps: int, *extra: str) -> RunResult:
+    run_dir = tmp_path_factory.mktemp(name)
+    return run_verl_cpu(MODULE, overrides(assets, estimator, steps, run_dir, *extra), run_dir, RUN_TIMEOUT_S)
+
+
+def completed(result: RunResult, steps: list[int]) -> dict[int, dict]:
+    assert not result.timed_out, f"timed out after {result.wall_s:.0f}s\n{result.log_tail()}"
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.log_tail()}"
+    assert list(result.steps()) == steps, f"logged steps {list(result.steps())}\n{result.log_tail()}"
+    return result.steps()
+
+
+def group_rows(result: RunResult) -> list[dict]:
+    return [json.loads(line) for line in (result.run_dir / GROUP_LOG).read_text().splitlines()]
+
+
+VALIDATION = (
+    "trainer.test_freq=2",
+    "actor_rollout_ref.rollout.val_kwargs.n=4",
+    "actor_rollout_ref.rollout.val_kwargs.do_sample=True",
+)
+
+
+@pytest.fixture(scope="module")
+def aero_run(tiny_assets, tmp_path_factory) -> RunResult:
+    return run(tiny_assets, tmp_path_factory, "aero", "aero", 2, "trainer.save_freq=2", *VALIDATION)
+
+
+@pytest.fixture(scope="module")
+def grpo_run(tiny_assets, tmp_path_factory) -> RunResult:
+    return run(tiny_assets, tmp_path_factory, "grpo", "grpo", 2, *VALIDATION)
+
+
+def test_aero_and_grpo_runs_log_every_aero_metric(aero_run, grpo_run):
+    for result in (aero_run, grpo_run):
+        steps = completed(result, [1, 2])
+        for step, metrics in steps.items():
+            missing = [name for name in AERO_METRICS if name not in metrics]
+            assert not missing, f"step {step} of {result.run_dir.name} lacks {missing}"
+        missing = [name for name in VAL_METRICS if name not in steps[2]]
+        assert not missing, f"{result.run_dir.name} validation lacks {missing}"
+
+
+def test_every_generated_rollout_is_trained_or_dropped(aero_run, grpo_run):
+    for result in (aero_run, grpo_run):
+        for step, m in completed(result, [1, 2]).items():
+            assert m["aero/gen/rollouts"] == m["aero/train/rollouts"] + m["aero/dropped/rollouts"], step
+            for s in ("rescue", "low", "high"):
+                assert m[f"aero/strata/gen_rollouts_{s}"] == (
+                    m[f"aero/strata/train_rollouts_{s}"] + m[f"aero/strata/dropped_rollouts_{s}"]
+                ), (step, s)
+    grpo = completed(grpo_run, [1, 2])
+    assert all(m["aero/dropped/rollouts"] == 0 and m["aero/gen/rollouts"] == 6 * BUDGET for m in grpo.values())
+
+
+def test_rescue_stops_at_first_success_or_budget(aero_run):
+    completed(aero_run, [1, 2])
+    rows = group_rows(aero_run)
+    assert rows and max(row["n_generated"] for row in rows) <= BUDGET
+    rescued = [row for row in rows if row["n_generated"] > N_EXPLORE]
+    assert rescued, "no prompt was rescued: the crafted reward should leave some at zero success"
+    for row in rows:
+        successes = [i for i, hit in zip(row["sessions"], row["success"], strict=True) if hit]
+        if row["n_explore_correct"] > 0:
+            assert row["n_generated"] == N_EXPLORE, row
+        elif successes:  # rescued: the round that found the first success was the last one
+            assert row["n_generated"] - 1 - successes[0] < N_EXTRA, row
+        else:  # failed rescue: the whole budget was spent
+            assert row["n_generated"] == BUDGET, row
+
+
+def test_degenerate_groups_train_with_nonzero_advantages_and_low_success_groups_are_balanced(aero_run):
+    steps = completed(aero_run, [1, 2])
+    rows = group_rows(aero_run)
+    failed = [r for r in rows if r["n_correct"] == 0]
+    all_correct = [r for r in rows if r["n_correct"] == r["n_generated"]]
+    assert failed and all_correct, "the crafted reward should give both kinds of degenerate groups"
+    for row in failed + all_correct:
+        assert sum(row["kept"]) == min(4, row["n_generated"]), row  # degenerate_keep = 4
+    assert all(m["aero/zero_adv_share/before"] > 0 and m["aero/zero_adv_share/after"] == 0 for m in steps.values())
+    for row in rows:
+        c, n = row["n_correct"], row["n_generated"]
+        if 0 < c and c / n < 0.5:
+            kept_correct = sum(k and s for k, s in zip(row["kept"], row["success"], strict=True))
+            kept_wrong = sum(k and not s for k, s in zip(row["kept"], row["success"], strict=True))
+            assert kept_correct == c and kept_wrong == c, row
+
+
+def posterior_by_key(state: dict) -> dict[str, tuple[float, float]]:
+    posterior = state["posterior"]
+    return {k: (a, b) for k, a, b in zip(posterior["keys"], posterior["alpha"], posterior["beta"], strict=True)}
+
+
+def test_resume_restores_the_saved_posterior(aero_run, tiny_assets, tmp_path_factory):
+    completed(aero_run, [1, 2])
+    checkpoint = aero_run.checkpoint_dir / "global_step_2"
+    saved = json.loads((checkpoint / "aero_state.json").read_text())
+    resumed = run(
+        tiny_assets,
+        tmp_path_factory,
+        "aero_resumed",
+        "aero",
+        3,
+        "trainer.save_freq=3",
+        "trainer.resume_mode=resume_path",
+        f"trainer.resume_from_path={checkpoint}",
+    )
+    steps = completed(resumed, [3])
+    state = json.loads((resumed.checkpoint_dir / "global_step_3" / "aero_state.json").read_text())
+    seen_at_step_3 = {row["prompt"] for row in group_rows(resumed)}
+    before, after = posterior_by_key(saved), posterior_by_key(state)
+    untouched = set(before) - seen_at_step_3
+    assert untouched, "step 3 revisited every earlier prompt; cannot compare"
+    assert {key: after.get(key) for key in untouched} == {key: before[key] for key in untouched}
+    expected = saved["cumulative"]["gen_rollouts"] + steps[3]["aero/gen/rollouts"]
+    assert math.isclose(steps[3]["aero/cumulative/gen_rollouts"], expected)
+
+
+def test_same_seed_curates_the_same_rollouts(aero_run, tiny_assets, tmp_path_factory):
+    completed(aero_run, [1, 2])
+    again = run(tiny_assets, tmp_path_factory, "aero_again", "aero", 2)
+    completed(again, [1, 2])
+
+    def decisions(result):  # prompts whose success pattern does not depend on the sampled text
+        return {
+            (row["step"], row["prompt"]): (row["sessions"], row["kept"])
+            for row in group_rows(result)
+            if int(row["prompt"].rsplit("/", 1)[1]) % 3 != 2
+        }
+
+    first, second = decisions(aero_run), decisions(again)
+    assert first and first == second
+    assert any(0 < sum(kept) < len(kept) for _, kept in first.values()), "no group was actually curated"
+
+
+def test_invalid_aero_value_fails_before_ray_starts(tiny_assets, tmp_path):
+    result = run_verl_cpu(
+        MODULE, overrides(tiny_assets, "aero", 2, tmp_path, "algorithm.aero.n_extra=0"), tmp_path, 120
+    )
+    log = result.log_path.read_text()
+    assert result.returncode != 0
+    assert "algorithm.aero.n_extra" in log
+    assert "ray init kwargs" not in log and "Started a local Ray instance" not in log
