@@ -97,3 +97,16 @@ def test_negative_control_without_weight_sync_fails_the_logprob_check(tiny_asset
     assert result.steps()[1]["training/rollout_probs_diff_max"] < SYNCED_PROBS_DIFF_MAX  # same initial weights
     with pytest.raises(AssertionError, match="rollout vs trainer prob diff"):
         assert_rollout_matches_trainer(result)
+
+
+def test_grpo_two_ranks_with_reference_model_kl(tiny_assets, tmp_path):
+    """Two FSDP2 ranks on gloo (P3), a CPU-offloaded forward-only reference model (P5) and a KL loss."""
+    overrides = grpo_overrides(
+        tiny_assets, 2, "actor_rollout_ref.actor.use_kl_loss=True", "actor_rollout_ref.actor.kl_loss_type=low_var_kl"
+    )
+    result = run_verl_cpu(MODULE, overrides, tmp_path / "two_ranks", RUN_TIMEOUT_S, n_gpus=2)
+    assert_completed(result, [1, 2])
+    steps = result.steps()
+    assert all("timing_s/ref" in m for m in steps.values()), "no reference log-prob pass"
+    assert steps[2]["actor/kl_loss"] > 0, "policy moved after step 1, so its KL to the reference must be positive"
+    assert_rollout_matches_trainer(result)
