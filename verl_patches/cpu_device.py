@@ -11,8 +11,8 @@ falls back to ``torch.cpu`` and then to a logged no-op returning 0.
 from __future__ import annotations
 
 import logging
+import os
 
-import psutil
 import torch
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ class CPUDeviceModule:
         return None
 
     def mem_get_info(self, device=None) -> tuple[int, int]:
-        memory = psutil.virtual_memory()
-        return memory.available, memory.total
+        page = os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page
 
     def __getattr__(self, name):
         if hasattr(torch.cpu, name):
