@@ -17,6 +17,7 @@ Everything is written under one cache directory (default ``<repo>/.cache/cpu_dem
 CLI::
 
     python -m data_prep.warm_start [--cache-dir DIR] [--seed 0] [--sft-steps N] [--measure-n 4]
+    python -m data_prep.warm_start --measure MODEL_DIR PARQUET [--measure-n 4]   # e.g. a held-out split
 
 Run it under ``flock /tmp/aero_heavy.lock`` when the machine is shared: it trains a model.
 """
@@ -360,6 +361,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sft-steps", type=int, default=None, help="override the spec's SFT steps")
     parser.add_argument("--measure-n", type=int, default=4, help="samples per prompt for the success spread")
     parser.add_argument("--check", action="store_true", help="build nothing; exit 0 if up to date, else 1")
+    parser.add_argument(
+        "--measure", nargs=2, metavar=("MODEL_DIR", "PARQUET"), help="build nothing; print the success spread"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     spec = DemoAssetSpec(seed=args.seed)
@@ -367,6 +371,9 @@ def main(argv: list[str] | None = None) -> None:
         spec = replace(spec, sft_steps=args.sft_steps)
     if args.check:
         raise SystemExit(0 if is_up_to_date(args.cache_dir, spec, args.measure_n) else 1)
+    if args.measure:
+        print(json.dumps(measure_initial_success(*args.measure, n=args.measure_n, seed=args.seed), indent=1))
+        return
     paths = build_demo_assets(args.cache_dir, spec, measure_n=args.measure_n)
     result = {k: str(v) for k, v in asdict(paths).items()}
     result["warm_start"] = json.loads(paths.warm_start_file.read_text())
