@@ -35,10 +35,10 @@ setup(
         "report": ["matplotlib"],
     },
     entry_points={
-        # Loaded by verl/__init__.py in every process; order matters: patches (CPU platform) before the recipe.
+        # Loaded by verl/__init__.py in every process, sorted by name: the CPU patches (platform) before the recipe.
         "verl.plugins": [
-            "aero_verl_patches = verl_patches.plugin",
-            "aero = recipe.aero.register",
+            "aero_cpu_patches = verl_patches.plugin",
+            "aero_recipe = recipe.aero.register",
         ],
     },
 )

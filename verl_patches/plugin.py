@@ -1,4 +1,4 @@
-"""verl plugin entry point (``verl.plugins: aero_verl_patches``): the CPU patches, only under ``VERL_PLATFORM=cpu``.
+"""verl plugin entry point (``verl.plugins: aero_cpu_patches``): the CPU patches, only under ``VERL_PLATFORM=cpu``.
 
 ``verl/__init__.py`` imports this module in every process (driver and Ray workers) before anything asks
 for the platform. With ``VERL_PLATFORM`` unset or naming another platform, importing it changes nothing,

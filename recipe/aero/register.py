@@ -24,7 +24,8 @@ def assert_registered() -> None:
     if registered is not compute_aero_advantage:
         raise RuntimeError(
             f"advantage estimator {AERO_ESTIMATOR_NAME!r} is not registered with verl (found {registered!r}). "
-            "The verl.plugins entry point 'aero = recipe.aero.register' did not load: check that the recipe is "
-            "pip-installed in this environment, that VERL_USE_EXTERNAL_PLUGINS is not 'none' or excludes 'aero', "
+            "The verl.plugins entry point 'aero_recipe = recipe.aero.register' did not load: check that the recipe "
+            "is pip-installed in this environment, that VERL_USE_EXTERNAL_PLUGINS is not 'none' or excludes "
+            "'aero_recipe', "
             "and run `python -c 'import recipe.aero.register'` to see the import error verl swallowed."
         )

@@ -1,6 +1,6 @@
 """With our package installed and ``VERL_PLATFORM`` unset, verl behaves exactly as without our plugin.
 
-GPU machines load the ``aero_verl_patches`` entry point too (every ``import verl`` does), so the plugin must
+GPU machines load the ``aero_cpu_patches`` entry point too (every ``import verl`` does), so the plugin must
 be a no-op there. Two checks, each in a fresh interpreter:
 
 * a snapshot of everything the CPU patches touch (platform registry, ``torch.distributed`` init, the engine
@@ -76,7 +76,7 @@ def _snapshot(tmp_path: Path, **env: str | None) -> dict:
 
 def test_plugin_entry_point_is_installed():
     names = {ep.name: ep.value for ep in entry_points(group="verl.plugins")}
-    assert names.get("aero_verl_patches") == "verl_patches.plugin"
+    assert names.get("aero_cpu_patches") == "verl_patches.plugin"
 
 
 def test_plugin_changes_nothing_without_verl_platform_cpu(tmp_path):
