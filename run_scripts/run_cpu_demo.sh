@@ -23,7 +23,7 @@ CACHE_DIR=${CACHE_DIR:-.cache/cpu_demo}
 SEED=${SEED:-0}
 if [ "$QUICK" = 1 ]; then
   STEPS=${STEPS:-4}
-  TEST_FREQ=${TEST_FREQ:-2}
+  TEST_FREQ=${TEST_FREQ:-4}
   BATCH=${BATCH:-8}
 else
   STEPS=${STEPS:-20}

@@ -307,6 +307,10 @@ def render_markdown(arms: list[ArmSummary], baseline: ArmSummary, k: int, curve:
         f"least one correct of {k} (`aero_val/*`). `*` marks an Avg@{k} taken from verl's `val-core/.../acc/mean@{k}` "
         "because the run did not log `aero_val`."
     )
+    lines.append(
+        "- All arms start from the same model, so their step-0 Avg (before RL, when logged) differ only by "
+        "validation sampling noise: read differences between arms against that spread."
+    )
     sampling = {arm.name: {k2: arm.config.get(k2) for k2 in ("val_n", "val_temperature", "val_top_p")} for arm in arms}
     lines.append(f"- Validation sampling read from each run's Hydra config (None = not recorded): {sampling}.")
     lines.append(
