@@ -5,8 +5,8 @@ couple of minutes must still show what AERO exploits in real math RLVR: many pro
 (all-wrong groups), some it always solves (all-correct groups) and a band in between. Integer arithmetic
 with a controllable number of digits gives exactly that knob, and its answers are verified by exact match.
 
-Every prompt is short (``"123+45="``, at most ~12 characters, i.e. ~31 tokens once wrapped in the ChatML
-template by the byte-level tokenizer) and the answer is just the number followed by ``<|im_end|>``.
+Every prompt is short (``"123+456="`` is 27 tokens once wrapped in the ChatML template by the byte-level
+tokenizer; the longest level, ``add4``, gives 29) and the answer is just the number followed by ``<|im_end|>``.
 
 Rows follow verl's RLHF dataset schema exactly::
 
@@ -22,7 +22,7 @@ problem, and a split never repeats a problem. The output is a pure function of t
 CLI::
 
     python -m data_prep.synthetic_arith --out DIR [--train-size 1024] [--eval-size 128] [--seed 0]
-        [--mix add1=0.1,add2=0.4,add3=0.3,mul2=0.2] [--eval-mix ...]
+        [--mix add1=0.1,mul1=0.1,add21=0.25,add2=0.25,add3=0.3] [--eval-mix ...]
 """
 
 from __future__ import annotations
