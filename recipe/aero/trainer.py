@@ -51,6 +51,10 @@ class AeroTrainer(PPOTrainerSync):
         self.trainer_mode = "sync"
         self.n_params = count_parameters(config.actor_rollout_ref.model.path)
         self.group_log_path = config.trainer.v1.aero.get("group_log_path")
+        # PPO mini-batches (optimizer steps) per training step, as GRPO takes them.
+        self.num_mini_batches = max(
+            1, config.data.train_batch_size // config.actor_rollout_ref.actor.ppo_mini_batch_size
+        )
 
     def _build_replay_buffer(self) -> AeroReplayBuffer:
         sampler_config = self.config.trainer.v1.sampler
@@ -66,6 +70,34 @@ class AeroTrainer(PPOTrainerSync):
             sampler_kwargs=sampler_config.sampler_kwargs,
             refill_fn=self._add_prompts_to_generate,
         )
+
+    def _get_required_batch_multiple(self, dp_size: int) -> int:
+        """AERO pads its curated batch only to ``dp_size x`` the number of PPO mini-batches.
+
+        verl pads every batch to a multiple of ``ppo_mini_batch_size x rollout.n`` trajectories (the GRPO batch size
+        when there is one mini-batch) with 128-token synthetic rows. A curated AERO batch is smaller and its size
+        varies, so that rule would fill it back up with padding that costs log-prob and update compute.
+        """
+        if not self.adaptive or self.use_critic:
+            return super()._get_required_batch_multiple(dp_size)
+        return dp_size * self.num_mini_batches
+
+    def _update_actor(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        """AERO splits its curated batch into as many mini-batches (optimizer steps) as GRPO takes per step.
+
+        verl's ``_update_actor`` reads the mini-batch size, in trajectories, as ``actor.ppo_mini_batch_size x
+        rollout.n`` from the config when called; for this call only, they are set so that their product is
+        ``len(batch) / num_mini_batches`` (the batch was padded to a multiple of that by the method above).
+        """
+        if not self.adaptive or self.use_critic:
+            return super()._update_actor(batch, metrics)
+        actor, rollout = self.config.actor_rollout_ref.actor, self.config.actor_rollout_ref.rollout
+        saved = actor.ppo_mini_batch_size, rollout.n
+        actor.ppo_mini_batch_size, rollout.n = len(batch) // self.num_mini_batches, 1
+        try:
+            return super()._update_actor(batch, metrics)
+        finally:
+            actor.ppo_mini_batch_size, rollout.n = saved
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         record, curation = self.replay_buffer.last_record, self.replay_buffer.last_curation
