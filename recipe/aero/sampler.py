@@ -33,12 +33,10 @@ class AeroReplayBuffer(ReplayBuffer):
         aero: the validated AERO config.
         curate: True for AERO, False for the GRPO baseline (keep everything, account the same way).
         poll_interval: seconds between TransferQueue polls.
-        **kwargs: verl's ``ReplayBuffer`` arguments; ``trainer_mode`` is forced to ``"sync"`` because the AERO
-            trainer is a sync trainer registered under its own name.
+        **kwargs: verl's ``ReplayBuffer`` arguments (the AERO trainer passes ``trainer_mode="sync"``).
     """
 
     def __init__(self, *, aero: AeroConfig, curate: bool, poll_interval: float, **kwargs):
-        kwargs["trainer_mode"] = "sync"
         super().__init__(poll_interval=poll_interval, **kwargs)
         self.aero = aero
         self.curate = curate
