@@ -19,7 +19,8 @@ from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
 from recipe.aero.accounting import StepRecord
 from recipe.aero.core.config import AeroConfig
-from recipe.aero.core.curation import CurationResult, curate_batch
+from recipe.aero.core.curation import curate_batch
+from recipe.aero.core.groups import group_by
 from recipe.aero.core.strata import stratify
 from recipe.aero.success import scored_rollout_success
 
@@ -41,8 +42,6 @@ class AeroReplayBuffer(ReplayBuffer):
         self.aero = aero
         self.curate = curate
         self.last_record: StepRecord | None = None
-        self.last_curation: CurationResult | None = None
-        self.last_generated_scores: np.ndarray | None = None
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
         batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
@@ -68,11 +67,9 @@ class AeroReplayBuffer(ReplayBuffer):
             ],
             dtype=bool,
         )
-        group_uids, group_index = np.unique(np.array(uids, dtype=object), return_inverse=True)
-        group_index = group_index.astype(np.int64)
+        group_index, group_uids = group_by(uids)
         data_sources, indices = _column(fields, "data_source"), _column(fields, "index")
-        first_row = np.zeros(len(group_uids), dtype=np.int64)
-        first_row[group_index[::-1]] = np.arange(len(keys))[::-1]
+        _, first_row = np.unique(group_index, return_index=True)
         prompt_keys = [f"{data_sources[row]}/{int(indices[row])}" for row in first_row]
 
         curation = curate_batch(
@@ -92,17 +89,16 @@ class AeroReplayBuffer(ReplayBuffer):
         n_explore_generated = np.bincount(group_index, weights=explore, minlength=len(group_uids)).astype(np.int64)
         n_explore_correct = np.bincount(group_index, weights=explore & success, minlength=len(group_uids))
         n_explore_correct = n_explore_correct.astype(np.int64)
-        self.last_curation = curation
-        self.last_generated_scores = scores
         self.last_record = StepRecord(
             group_index=group_index,
             session=sessions,
+            score=scores,
             success=success,
             is_rescue=is_rescue,
             kept=curation.keep,
             prompt_tokens=np.array([tag["prompt_len"] for tag in batch.tags], dtype=np.int64),
             response_tokens=np.array([tag["response_len"] for tag in batch.tags], dtype=np.int64),
-            uids=[str(uid) for uid in group_uids],
+            uids=group_uids,
             prompt_keys=prompt_keys,
             n_generated=curation.n_generated,
             n_correct=curation.n_correct,

@@ -100,21 +100,19 @@ class AeroTrainer(PPOTrainerSync):
             actor.ppo_mini_batch_size, rollout.n = saved
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
-        record, curation = self.replay_buffer.last_record, self.replay_buffer.last_curation
+        record = self.replay_buffer.last_record
         # Updated in both arms (identical accounting); only the AERO arm's advantages read it.
-        group_p = self.posterior.update(record.prompt_keys, curation.n_correct, curation.n_generated)
+        group_p = self.posterior.update(record.prompt_keys, record.n_correct, record.n_generated)
         metrics.update({f"aero/posterior/{name}": value for name, value in self.posterior.summary().items()})
         if not self.adaptive:
             batch = super()._compute_advantage(batch, metrics)
         else:
             uids = record.uids
-            generated_mean, generated_std = group_mean_std(
-                self.replay_buffer.last_generated_scores, record.group_index, len(uids)
-            )
+            generated_mean, generated_std = group_mean_std(record.score, record.group_index, len(uids))
             context = group_context.GroupContext(
                 p=dict(zip(uids, group_p.tolist(), strict=True)),
-                n_generated=dict(zip(uids, curation.n_generated.tolist(), strict=True)),
-                n_correct=dict(zip(uids, curation.n_correct.tolist(), strict=True)),
+                n_generated=dict(zip(uids, record.n_generated.tolist(), strict=True)),
+                n_correct=dict(zip(uids, record.n_correct.tolist(), strict=True)),
                 generated_mean=dict(zip(uids, generated_mean.tolist(), strict=True)),
                 generated_std=dict(zip(uids, generated_std.tolist(), strict=True)),
             )

@@ -23,6 +23,7 @@ def _record(successes: list[list[int]], n_explore: int = 4, curate: bool = True)
     return StepRecord(
         group_index=group_index,
         session=session,
+        score=success.astype(float),
         success=success,
         is_rescue=~explore,
         kept=result.keep,
