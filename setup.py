@@ -1,9 +1,12 @@
 """Installs the AERO recipe for verl 0.9.1.
 
-Packages: ``recipe.aero`` (``recipe`` is a namespace package, shared with other recipe packages),
-``verl_patches`` (small, version-checked changes to verl's runtime behaviour) and ``data_prep``
-(offline dataset preparation). The ``verl.plugins`` entry points make every process that runs
-``import verl`` (the driver and every Ray worker) register AERO with verl's registries.
+Packages: ``recipe.aero`` (``recipe`` is a namespace package, shared with other recipe packages; what a GPU user
+runs), ``verl_patches`` (small, version-checked changes to verl's runtime behaviour), ``data_prep`` (offline
+dataset preparation) and ``aero_cpu`` (the CPU harness: tiny assets, the synthetic task and its reward, the
+subprocess launcher used by the tests, the CPU demo and the benchmarks). Imports run one way:
+``aero_cpu`` -> ``data_prep`` -> ``recipe.aero``; the recipe imports neither.
+The ``verl.plugins`` entry points make every process that runs ``import verl`` (the driver and every Ray
+worker) register AERO with verl's registries.
 """
 
 from pathlib import Path
@@ -26,7 +29,16 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_namespace_packages(
-        include=["recipe.aero", "recipe.aero.*", "verl_patches", "verl_patches.*", "data_prep", "data_prep.*"]
+        include=[
+            "recipe.aero",
+            "recipe.aero.*",
+            "verl_patches",
+            "verl_patches.*",
+            "data_prep",
+            "data_prep.*",
+            "aero_cpu",
+            "aero_cpu.*",
+        ]
     ),
     package_data={"recipe.aero": ["config/*.yaml", "REQUIRED_VERL.txt", "README.md"]},
     install_requires=_requirements(),

@@ -18,7 +18,7 @@ import time
 import ray
 from transformers import AutoTokenizer
 
-from data_prep.tiny_assets import build_all
+from aero_cpu.tiny_assets import build_all
 from verl_patches.hf_rollout.server import HFRolloutServer
 
 

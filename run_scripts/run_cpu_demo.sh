@@ -49,19 +49,19 @@ phase() { echo "[demo] $(date +%H:%M:%S) $*"; }
 phase "assets: synthetic data + warm start into $CACHE_DIR (cached after the first run)"
 mkdir -p "$OUT_DIR"
 ASSET_LOCK=(flock "$HEAVY_LOCK")  # training the warm start needs the cores to itself
-if python -m data_prep.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" --check; then
+if python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" --check; then
   ASSET_LOCK=()  # cached: nothing to train
 fi
-"${ASSET_LOCK[@]}" python -m data_prep.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" > "$OUT_DIR/assets.json" \
+"${ASSET_LOCK[@]}" python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" > "$OUT_DIR/assets.json" \
   2> "$OUT_DIR/assets.log" || { phase "FAILED: assets (see $OUT_DIR/assets.log)"; tail -n 20 "$OUT_DIR/assets.log"; exit 1; }
 MODEL_DIR="$(realpath "$CACHE_DIR/model")"
 TRAIN_FILE="$(realpath "$CACHE_DIR/data/train.parquet")"
 EVAL_FILE="$(realpath "$CACHE_DIR/data/test.parquet")"
-REWARD_FILE="$(realpath recipe/aero/reward/synthetic_reward.py)"
+REWARD_FILE="$(realpath aero_cpu/synthetic_reward.py)"
 phase "initial success spread (n=4, temperature 1): $(python -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: d[k] for k in ('share_zero','share_mixed','share_all')})" "$CACHE_DIR/initial_success.json")"
 
-# ---- 2. the CPU platform's overrides (single source: recipe/aero/cpu/overrides.py) ----------------------
-mapfile -t CPU_OVERRIDES < <(python -c "from recipe.aero.cpu.overrides import cpu_overrides; print('\n'.join(cpu_overrides()))")
+# ---- 2. the CPU platform's overrides (single source: aero_cpu/overrides.py) ----------------------
+mapfile -t CPU_OVERRIDES < <(python -c "from aero_cpu.overrides import cpu_overrides; print('\n'.join(cpu_overrides()))")
 
 run_arm() {
   local arm=$1

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from data_prep import synthetic_arith as sa
-from recipe.aero.reward.synthetic_reward import compute_score
+from aero_cpu import synthetic_arith as sa
+from aero_cpu.synthetic_reward import compute_score
 
 MIX = {"add1": 0.25, "add21": 0.25, "add2": 0.3, "mul2": 0.2}
 

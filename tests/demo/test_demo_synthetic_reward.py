@@ -2,7 +2,7 @@
 
 import pytest
 
-from recipe.aero.reward.synthetic_reward import compute_score, parse_integer
+from aero_cpu.synthetic_reward import compute_score, parse_integer
 
 
 @pytest.mark.parametrize(

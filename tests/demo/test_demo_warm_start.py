@@ -6,8 +6,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from data_prep import warm_start as ws
-from data_prep.tiny_assets import build_tokenizer
+from aero_cpu import warm_start as ws
+from aero_cpu.tiny_assets import build_tokenizer
 
 TINY = ws.DemoAssetSpec(
     train_size=24,

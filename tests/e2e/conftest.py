@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from data_prep.tiny_assets import TinyAssetPaths, build_all
+from aero_cpu.tiny_assets import TinyAssetPaths, build_all
 
 
 @pytest.fixture(scope="session")

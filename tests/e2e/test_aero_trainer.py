@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from recipe.aero.cpu.launcher import RunResult, run_verl_cpu
-from recipe.aero.cpu.overrides import tiny_run_overrides
+from aero_cpu.launcher import RunResult, run_verl_cpu
+from aero_cpu.overrides import tiny_run_overrides
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from recipe.aero.cpu.launcher import RunResult, run_verl_cpu
-from recipe.aero.cpu.overrides import tiny_run_overrides
+from aero_cpu.launcher import RunResult, run_verl_cpu
+from aero_cpu.overrides import tiny_run_overrides
 from verl_patches.hf_rollout.adapter import SKIP_WEIGHT_SYNC_ENV
 
 pytestmark = pytest.mark.e2e

@@ -7,9 +7,9 @@ import json
 import pytest
 from hydra import compose, initialize_config_module
 
-from data_prep.tiny_assets import SPEC_FILE, TinyAssetSpec, build_all
-from recipe.aero.cpu.launcher import read_jsonl_metrics
-from recipe.aero.cpu.overrides import cpu_overrides, runtime_env_overrides, tiny_run_overrides
+from aero_cpu.launcher import read_jsonl_metrics
+from aero_cpu.overrides import cpu_overrides, runtime_env_overrides, tiny_run_overrides
+from aero_cpu.tiny_assets import SPEC_FILE, TinyAssetSpec, build_all
 
 
 def test_read_jsonl_metrics_flattens_verl_records_and_names_bad_lines(tmp_path):

@@ -13,7 +13,7 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 from verl.trainer.ppo.reward import get_custom_reward_fn
 
-from data_prep.tiny_assets import build_tokenizer
+from aero_cpu.tiny_assets import build_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 import torch
 
-from data_prep.tiny_assets import build_all
+from aero_cpu.tiny_assets import build_all
 from verl_patches.hf_rollout.batching import GenerationRequest, SamplingKey, generate_batch
 from verl_patches.hf_rollout.server import HFRolloutServer
 

@@ -268,7 +268,7 @@ def build_all(cache_dir: str | Path | None = None, spec: TinyAssetSpec | None = 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI: ``python -m data_prep.tiny_assets --out DIR`` prints the built paths as JSON."""
+    """CLI: ``python -m aero_cpu.tiny_assets --out DIR`` prints the built paths as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DEFAULT_CACHE_DIR), help="cache directory (default: %(default)s)")
     parser.add_argument("--hidden-size", type=int, default=TinyAssetSpec.hidden_size)

@@ -8,7 +8,7 @@ problems gives the spread of per-prompt success rates that AERO is designed for:
 
 Everything is written under one cache directory (default ``<repo>/.cache/cpu_demo``)::
 
-    data/train.parquet, data/test.parquet   verl-schema synthetic task (data_prep.synthetic_arith)
+    data/train.parquet, data/test.parquet   verl-schema synthetic task (aero_cpu.synthetic_arith)
     model/                                  save_pretrained model + tokenizer (actor_rollout_ref.model.path)
     warm_start.json                         SFT loss, wall-clock, parameter count
     initial_success.json                    measure_initial_success on the train split (n=4, temperature 1)
@@ -16,8 +16,8 @@ Everything is written under one cache directory (default ``<repo>/.cache/cpu_dem
 
 CLI::
 
-    python -m data_prep.warm_start [--cache-dir DIR] [--seed 0] [--sft-steps N] [--measure-n 4]
-    python -m data_prep.warm_start --measure MODEL_DIR PARQUET [--measure-n 4]   # e.g. a held-out split
+    python -m aero_cpu.warm_start [--cache-dir DIR] [--seed 0] [--sft-steps N] [--measure-n 4]
+    python -m aero_cpu.warm_start --measure MODEL_DIR PARQUET [--measure-n 4]   # e.g. a held-out split
 
 Run it under ``flock /tmp/aero_heavy.lock`` when the machine is shared: it trains a model.
 """
@@ -32,8 +32,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from data_prep import synthetic_arith
-from recipe.aero.reward.synthetic_reward import compute_score
+from aero_cpu import synthetic_arith
+from aero_cpu.synthetic_reward import compute_score
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def warm_start(model_dir: Path, tokenizer, pairs: list[tuple[str, str]], spec: D
     import torch
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
-    from data_prep.tiny_assets import build_tiny_qwen2
+    from aero_cpu.tiny_assets import build_tiny_qwen2
 
     build_tiny_qwen2(
         model_dir,
@@ -321,7 +321,7 @@ def build_demo_assets(
     Returns:
         The asset paths.
     """
-    from data_prep.tiny_assets import build_tokenizer
+    from aero_cpu.tiny_assets import build_tokenizer
 
     spec = spec or DemoAssetSpec()
     paths = asset_paths(cache_dir or DEFAULT_CACHE_DIR)

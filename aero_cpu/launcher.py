@@ -3,7 +3,7 @@
 ``run_verl_cpu`` runs ``python -m <module> <overrides>`` in a subprocess (its own process group, so a
 timeout can stop the driver and the Ray processes it started), with the environment the CPU platform
 needs, verl's file logger writing JSONL into the run directory, and returns the per-step metrics parsed from
-that file. Overrides come from :mod:`recipe.aero.cpu.overrides` first, then ``trainer.default_local_dir``,
+that file. Overrides come from :mod:`aero_cpu.overrides` first, then ``trainer.default_local_dir``,
 then the caller's, so the caller's win.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recipe.aero.cpu.overrides import cpu_overrides, runtime_env_overrides
+from aero_cpu.overrides import cpu_overrides, runtime_env_overrides
 
 METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "log.txt"

@@ -21,7 +21,7 @@ problem, and a split never repeats a problem. The output is a pure function of t
 
 CLI::
 
-    python -m data_prep.synthetic_arith --out DIR [--train-size 1024] [--eval-size 128] [--seed 0]
+    python -m aero_cpu.synthetic_arith --out DIR [--train-size 1024] [--eval-size 128] [--seed 0]
         [--mix add1=0.1,mul1=0.1,add21=0.25,add2=0.25,add3=0.3] [--eval-mix ...]
 """
 

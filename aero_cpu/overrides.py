@@ -4,7 +4,7 @@ Two groups:
 
 * :func:`cpu_overrides`: what any model needs on the CPU platform (device, FSDP2 + sdpa, the ``hf`` rollout,
   dynamic batch sizes, Ray with fake GPUs, the ``VERL_PLATFORM`` env var for Ray workers, file logging).
-* :func:`tiny_run_overrides`: a tiny model/data/reward set from ``data_prep.tiny_assets`` and batch
+* :func:`tiny_run_overrides`: a tiny model/data/reward set from ``aero_cpu.tiny_assets`` and batch
   sizes small enough for a 2-core machine.
 
 Keys that verl's base config lacks are set with ``++`` (add-or-override), so the list also composes with a
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from data_prep.tiny_assets import TinyAssetPaths
+from aero_cpu.tiny_assets import TinyAssetPaths
 
 DEFAULT_RAY_NUM_CPUS = 16
 
@@ -98,7 +98,7 @@ def tiny_run_overrides(
     """Model, data, reward and batch sizes for a seconds-per-step run on the tiny assets.
 
     Args:
-        assets: paths from ``data_prep.tiny_assets.build_all``.
+        assets: paths from ``aero_cpu.tiny_assets.build_all``.
         train_batch_size: prompts per step.
         rollout_n: rollouts per prompt.
         max_prompt_length: prompt tokens (the tiny prompts are about 25 byte tokens).

@@ -1,4 +1,4 @@
-"""Exact-match reward for the synthetic arithmetic task of the CPU demo (``data_prep.synthetic_arith``).
+"""Exact-match reward for the synthetic arithmetic task of the CPU demo (``aero_cpu.synthetic_arith``).
 
 The task asks for a bare integer (``"12+34="`` -> ``"46"`` then ``<|im_end|>``), so verification is an exact
 comparison of integers: the whole response, stripped of whitespace and of end-of-turn markers, must be one
