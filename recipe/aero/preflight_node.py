@@ -19,6 +19,7 @@ AERO_REWARD_MODULE = "recipe.aero.reward.math_reward"
 WANDB_DEFAULT_HOST = "https://api.wandb.ai"
 WANDB_NO_LOGIN_MODES = ("offline", "disabled", "dryrun")
 RECOMPUTE_KEY = "actor_rollout_ref.actor.megatron.override_transformer_config"
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 
 
 def _logger_names(cfg) -> list[str]:
@@ -155,7 +156,13 @@ def check_model_stops(cfg, errors: list[str], warnings: list[str]) -> None:
         )
         return
     tokenizer_path = model.get("tokenizer_path")
-    tokenizer_dir = local_model_dir(str(tokenizer_path)) if tokenizer_path else None
+    tokenizer_dir = (local_model_dir(str(tokenizer_path)) if tokenizer_path else None) or model_dir
+    if not any((tokenizer_dir / name).is_file() for name in TOKENIZER_FILES):
+        warnings.append(
+            f"actor_rollout_ref.model.path={path}: no tokenizer files ({', '.join(TOKENIZER_FILES)}) in "
+            f"{tokenizer_dir}, so the EOS vs chat template check did not run"
+        )
+        return
     try:
         report = check_model_eos(
             model_dir,

@@ -57,8 +57,8 @@ class AeroReplayBuffer(ReplayBuffer):
 
     def _wait_for_next_poll(self, partition_id: str, last_debug_time: float) -> float:
         """Training polls every ``poll_interval`` s; validation at most every ``VERL_POLL_INTERVAL_S`` s."""
-        if partition_id == "val":
-            time.sleep(max(0.0, VERL_POLL_INTERVAL_S - self.poll_interval))
+        if partition_id == "val" and self.poll_interval < VERL_POLL_INTERVAL_S:
+            time.sleep(VERL_POLL_INTERVAL_S - self.poll_interval)
         return super()._wait_for_next_poll(partition_id, last_debug_time)
 
     def _curate(self, batch: KVBatchMeta, global_steps: int) -> KVBatchMeta:
