@@ -106,8 +106,8 @@ def check_model_eos(
 
     Args:
         model_dir: directory with ``config.json`` / ``generation_config.json`` (the files vLLM reads).
-        custom_chat_template: a template that replaces the tokenizer's (``actor_rollout_ref.model.custom_chat_template``).
-        tokenizer_dir: where the tokenizer lives when not in ``model_dir`` (``actor_rollout_ref.model.tokenizer_path``).
+        custom_chat_template: replaces the tokenizer's template (``actor_rollout_ref.model.custom_chat_template``).
+        tokenizer_dir: the tokenizer's directory when not ``model_dir`` (``actor_rollout_ref.model.tokenizer_path``).
         trust_remote_code: passed to ``AutoTokenizer.from_pretrained``.
 
     Returns:

@@ -58,7 +58,7 @@ def check_logger(cfg, errors: list[str]) -> None:
             f"trainer.logger={_logger_names(cfg)} includes wandb but no wandb credentials were found (WANDB_API_KEY, "
             "WANDB_IDENTITY_TOKEN_FILE, a ~/.netrc entry from `wandb login`): wandb.init would fail or wait for input "
             "after Ray, vLLM and the actor have started. Export WANDB_API_KEY, run `wandb login`, set "
-            "WANDB_MODE=offline, or drop wandb (LOGGER='[\"console\",\"file\"]' for the launchers)"
+            'WANDB_MODE=offline, or drop wandb (LOGGER=\'["console","file"]\' for the launchers)'
         )
 
 

@@ -198,22 +198,31 @@ def render(arms: list[ArmSmoke], clip_warn: float = 0.9) -> str:
             row(f"  {label}", [f"{_fmt(arm.phase_first[phase])} / {_fmt(arm.phase_rest[phase])}" for arm in arms])
     row("  validation pass (mean)", [_fmt(arm.validation_s) for arm in arms])
     lines.append("peak memory (max over steps)")
-    row("  actor GPU allocated / reserved, GB", [
-        f"{_fmt(arm.memory_gb['gpu_allocated'], '.1f')} / {_fmt(arm.memory_gb['gpu_reserved'], '.1f')}" for arm in arms
-    ])
+    row(
+        "  actor GPU allocated / reserved, GB",
+        [
+            f"{_fmt(arm.memory_gb['gpu_allocated'], '.1f')} / {_fmt(arm.memory_gb['gpu_reserved'], '.1f')}"
+            for arm in arms
+        ],
+    )
     row("  actor host memory, GB", [_fmt(arm.memory_gb["host"], ".1f") for arm in arms])
-    row("  device, all processes, GiB (smi)", [
-        NA if arm.device_memory_mib is None
-        else f"{arm.device_memory_mib[0] / 1024:.1f} of {arm.device_memory_mib[1] / 1024:.1f}"
-        for arm in arms
-    ])
+    row(
+        "  device, all processes, GiB (smi)",
+        [
+            NA
+            if arm.device_memory_mib is None
+            else f"{arm.device_memory_mib[0] / 1024:.1f} of {arm.device_memory_mib[1] / 1024:.1f}"
+            for arm in arms
+        ],
+    )
     lines.append("responses")
     row("  mean length, tokens (last step)", [_fmt(arm.response_mean, ".0f") for arm in arms])
     row("  clip ratio at max length (max)", [_fmt(arm.clip_ratio, ".3f") for arm in arms])
     row("  aborted ratio (max)", [_fmt(arm.aborted_ratio, ".3f") for arm in arms])
-    row("reward_error rate, validation (max)", [
-        _fmt(max(arm.reward_error.values()), ".3f") if arm.reward_error else NA for arm in arms
-    ])
+    row(
+        "reward_error rate, validation (max)",
+        [_fmt(max(arm.reward_error.values()), ".3f") if arm.reward_error else NA for arm in arms],
+    )
     lines.append("rollout vs trainer token probs (ideal: 0 / 0 / 1)")
     row("  |diff| mean (max over steps)", [_fmt(arm.probs_diff_mean, ".4f") for arm in arms])
     row("  |diff| largest token", [_fmt(arm.probs_diff_max, ".3f") for arm in arms])

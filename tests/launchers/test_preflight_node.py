@@ -169,7 +169,9 @@ def test_megatron_recompute_set_or_checkpointing_declined_passes(grpo_megatron):
 
 def test_megatron_full_recompute_needs_method_and_layers(grpo_megatron):
     prefix = RECOMPUTE.replace(".", "__")
-    errors = _errors(_with(grpo_megatron, **{f"{prefix}__recompute_method": None, f"{prefix}__recompute_num_layers": 0}))
+    errors = _errors(
+        _with(grpo_megatron, **{f"{prefix}__recompute_method": None, f"{prefix}__recompute_num_layers": 0})
+    )
     assert errors == [
         f"{RECOMPUTE}.recompute_method=None: full recompute needs uniform or block",
         f"{RECOMPUTE}.recompute_num_layers=0: full recompute needs an integer >= 1",
@@ -188,7 +190,9 @@ def test_unbounded_checkpoints_warn_naming_the_key(aero_fsdp):
     cfg = _with(aero_fsdp, trainer__max_actor_ckpt_to_keep=None, trainer__save_freq=50)
     cfg = _with(cfg, trainer__total_training_steps=500)
     warnings = _warnings(cfg)
-    assert any(w.startswith("trainer.max_actor_ckpt_to_keep=null keeps every") and "10 checkpoints" in w for w in warnings)
+    assert any(
+        w.startswith("trainer.max_actor_ckpt_to_keep=null keeps every") and "10 checkpoints" in w for w in warnings
+    )
 
 
 def test_recipe_keeps_two_checkpoints(aero_fsdp):
@@ -233,9 +237,10 @@ def test_instruct_like_tokenizer_eos_passes(aero_fsdp, tmp_path):
 
 def test_config_json_eos_is_read_when_generation_config_is_absent(aero_fsdp, tmp_path):
     failing = _model_dir(tmp_path / "cfg_bad", "<|endoftext|>", config_eos=ENDOFTEXT)
-    assert any(e.startswith(f"actor_rollout_ref.model.path={failing}") for e in _errors(
-        _with(aero_fsdp, actor_rollout_ref__model__path=str(failing))
-    ))
+    assert any(
+        e.startswith(f"actor_rollout_ref.model.path={failing}")
+        for e in _errors(_with(aero_fsdp, actor_rollout_ref__model__path=str(failing)))
+    )
     passing = _model_dir(tmp_path / "cfg_ok", "<|endoftext|>", config_eos=[ENDOFTEXT, IM_END])
     _warnings(_with(aero_fsdp, actor_rollout_ref__model__path=str(passing)))
 
@@ -250,14 +255,18 @@ def test_custom_chat_template_is_the_one_checked(aero_fsdp, tmp_path):
 def test_template_without_end_token_is_an_undecided_warning(aero_fsdp, tmp_path):
     model = _model_dir(tmp_path / "plain", "<|endoftext|>", generation_eos=ENDOFTEXT)
     cfg = _with(aero_fsdp, actor_rollout_ref__model__path=str(model))
-    cfg = _with(cfg, actor_rollout_ref__model__custom_chat_template="{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    cfg = _with(
+        cfg, actor_rollout_ref__model__custom_chat_template="{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    )
     warnings = _warnings(cfg)
     assert any(w.startswith(f"actor_rollout_ref.model.path={model}: EOS check undecided") for w in warnings)
 
 
 def test_model_not_local_is_a_warning(aero_fsdp):
     warnings = _warnings(_with(aero_fsdp, actor_rollout_ref__model__path="aero-test/not-in-any-cache"))
-    assert any(w.startswith("actor_rollout_ref.model.path=aero-test/not-in-any-cache: no local files") for w in warnings)
+    assert any(
+        w.startswith("actor_rollout_ref.model.path=aero-test/not-in-any-cache: no local files") for w in warnings
+    )
 
 
 def test_eos_check_cli(tmp_path, capsys):
