@@ -243,6 +243,12 @@ def test_config_json_eos_is_read_when_generation_config_is_absent(aero_fsdp, tmp
     )
     passing = _model_dir(tmp_path / "cfg_ok", "<|endoftext|>", config_eos=[ENDOFTEXT, IM_END])
     _warnings(_with(aero_fsdp, actor_rollout_ref__model__path=str(passing)))
+    # With a generation_config.json, vLLM reads the EOS ids from it alone: config.json's do not count.
+    shadowed = _model_dir(tmp_path / "cfg_shadowed", "<|endoftext|>", ENDOFTEXT, config_eos=[ENDOFTEXT, IM_END])
+    assert any(
+        e.startswith(f"actor_rollout_ref.model.path={shadowed}")
+        for e in _errors(_with(aero_fsdp, actor_rollout_ref__model__path=str(shadowed)))
+    )
 
 
 def test_custom_chat_template_is_the_one_checked(aero_fsdp, tmp_path):
