@@ -17,7 +17,7 @@ MODEL_TAG=${MODEL_TAG:-smoke}
 ENGINE=${ENGINE:-fsdp}               # megatron: exercises the Megatron stack with TP=ACTOR_TP on the one GPU
 ACTOR_TP=${ACTOR_TP:-1}
 ACTOR_PP=${ACTOR_PP:-1}
-ACTOR_OFFLOAD=${ACTOR_OFFLOAD:-False}  # FSDP param + optimizer offload: needed for a 7B model on one GPU
+ACTOR_OFFLOAD=${ACTOR_OFFLOAD:-False}  # actor param + optimizer offload to CPU: a 7B model on one GPU needs it
 ARMS=${ARMS:-"grpo aero"}
 
 # ---- small and short (the _launch_common.sh variables; anything not set here keeps the paper launchers' value) --
@@ -44,10 +44,15 @@ PROJECT_NAME=${PROJECT_NAME:-aero_smoke}
 OUT_DIR=${OUT_DIR:-outputs/gpu_smoke/$(date +%Y%m%d_%H%M%S)}
 DRY_RUN=${DRY_RUN:-0}
 
+case "$ENGINE" in
+  fsdp) OFFLOAD_KEY=actor_rollout_ref.actor.fsdp_config ;;
+  megatron) OFFLOAD_KEY=actor_rollout_ref.actor.megatron ;;
+  *) echo "ENGINE must be fsdp or megatron, got '$ENGINE'" >&2; exit 2 ;;
+esac
 SMOKE_OVERRIDES=(
   data.val_max_samples="$VAL_MAX_SAMPLES"
-  actor_rollout_ref.actor.fsdp_config.param_offload="$ACTOR_OFFLOAD"
-  actor_rollout_ref.actor.fsdp_config.optimizer_offload="$ACTOR_OFFLOAD"
+  "$OFFLOAD_KEY".param_offload="$ACTOR_OFFLOAD"
+  "$OFFLOAD_KEY".optimizer_offload="$ACTOR_OFFLOAD"
 )
 
 # Samples the GPU's memory every second (all processes, vLLM's KV cache included) into $1/gpu_memory.csv.

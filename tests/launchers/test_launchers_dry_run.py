@@ -202,3 +202,12 @@ def test_gpu_smoke_dry_run_checks_the_named_model(data_dir, tmp_path):
     assert result.returncode != 0
     assert f"actor_rollout_ref.model.path={model}: the chat template ends an assistant turn with" in result.stderr
     assert str(model / "generation_config.json") in result.stderr
+
+
+def test_gpu_smoke_dry_run_with_megatron(data_dir, tmp_path):
+    result = _dry_run(SMOKE, data_dir, ENGINE="megatron", ACTOR_OFFLOAD="True", ARMS="aero", OUT_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    actor = _resolved_config(result)["actor_rollout_ref"]["actor"]
+    assert actor["strategy"] == "megatron" and actor["megatron"]["tensor_model_parallel_size"] == 1
+    assert actor["megatron"]["param_offload"] is True and actor["megatron"]["optimizer_offload"] is True
+    assert actor["megatron"]["override_transformer_config"]["recompute_granularity"] == "full"
