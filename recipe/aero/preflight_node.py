@@ -65,10 +65,9 @@ def check_logger(cfg, errors: list[str]) -> None:
 def check_math_verify(cfg, errors: list[str]) -> None:
     """The recipe's reward needs ``math_verify``; without it every non-identical answer scores 0 (reward_error=1)."""
     path = str(cfg.reward.custom_reward_function.get("path") or "")
-    if path.removeprefix("pkg://").replace("/", ".") != AERO_REWARD_MODULE and not path.endswith(
-        AERO_REWARD_MODULE.replace(".", "/") + ".py"
-    ):
-        return
+    as_module = path.removeprefix("pkg://").replace("/", ".")
+    if as_module != AERO_REWARD_MODULE and not as_module.endswith(f"{AERO_REWARD_MODULE}.py"):
+        return  # another reward function: its dependencies are its own
     try:
         module = importlib.import_module("math_verify")
         for name in ("ExprExtractionConfig", "LatexExtractionConfig", "parse", "verify"):  # what verify_worker uses

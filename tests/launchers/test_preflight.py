@@ -61,8 +61,9 @@ def _with(cfg, **updates):
 
 
 def test_valid_configs_pass(grpo_megatron, aero_fsdp):
-    assert validate_launch_config(grpo_megatron, check_files=False) == []
-    assert validate_launch_config(aero_fsdp, check_files=False) == []
+    for cfg in (grpo_megatron, aero_fsdp):
+        warnings = validate_launch_config(cfg, check_files=False)
+        assert all(": no local files" in w for w in warnings), warnings  # only: the EOS check has no model files
 
 
 def test_train_batch_not_multiple_of_mini_batch(grpo_megatron):
