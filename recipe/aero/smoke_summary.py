@@ -124,9 +124,12 @@ def read_device_memory(path: Path) -> tuple[float, float] | None:
 
 def summarize_arm(run: str | Path) -> ArmSmoke:
     """Reads one arm's JSONL (a file, or a run directory holding ``metrics.jsonl``) into an :class:`ArmSmoke`."""
-    log_file = find_log_file(run)
+    try:
+        log_file = find_log_file(run)
+    except FileNotFoundError:  # the arm died before verl's logger wrote a line: summarized as "no step logged"
+        log_file = Path(run) / "metrics.jsonl"
     name = Path(run).name if Path(run).is_dir() else log_file.stem
-    history = load_history(log_file)
+    history = load_history(log_file) if log_file.is_file() else {}
     steps = training_steps(history)
     arm = ArmSmoke(name=name, log_file=log_file, steps=steps)
     for phase, _ in PHASES:
@@ -134,7 +137,7 @@ def summarize_arm(run: str | Path) -> ArmSmoke:
         arm.phase_first[phase] = points[0][1] if points and points[0][0] == steps[0] else None
         arm.phase_rest[phase] = _mean([value for step, value in points if step != steps[0]])
     arm.validation_s = _mean([value for _, value in series(history, "timing_s/testing")])
-    arm.memory_gb = {name: _peak(history, keys, steps) for name, keys in MEMORY_KEYS.items()}
+    arm.memory_gb = {kind: _peak(history, keys, steps) for kind, keys in MEMORY_KEYS.items()}
     device_file = log_file.parent / GPU_MEMORY_FILE
     arm.device_memory_mib = read_device_memory(device_file) if device_file.is_file() else None
     lengths = _training_values(history, "response_length/mean", steps)

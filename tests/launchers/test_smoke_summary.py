@@ -103,6 +103,16 @@ def test_missing_validation_and_missing_steps_are_flagged(runs):
     ]
 
 
+def test_arm_that_logged_nothing_is_flagged_and_the_other_still_summarized(runs, tmp_path):
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    arms = [summarize_arm(crashed), summarize_arm(runs["grpo"])]
+    assert checks(arms, clip_warn=1.01) == [
+        f"crashed: no training step logged in {crashed / 'metrics.jsonl'} (see the arm's log.txt)"
+    ]
+    assert f"{'training steps logged':<38}{'0':>20}{'2':>20}" in render(arms).splitlines()
+
+
 def test_device_memory_from_nvidia_smi_csv(runs):
     (runs["aero"] / "gpu_memory.csv").write_text("1024, 81920\n40960, 81920\n20480, 81920\n")
     arm = summarize_arm(runs["aero"])
