@@ -14,6 +14,11 @@ MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-4096}
 ACTOR_MAX_TOKEN_LEN_PER_GPU=${ACTOR_MAX_TOKEN_LEN_PER_GPU:-20480}
 ROLLOUT_TP=${ROLLOUT_TP:-2}
 ROLLOUT_GPU_MEM=${ROLLOUT_GPU_MEM:-0.5}
+# Megatron activation recompute (Megatron ignores actor_rollout_ref.model.enable_gradient_checkpointing, which only
+# the FSDP engine reads): full recompute of every layer, uniformly.
+RECOMPUTE_GRANULARITY=${RECOMPUTE_GRANULARITY:-full}
+RECOMPUTE_METHOD=${RECOMPUTE_METHOD:-uniform}
+RECOMPUTE_NUM_LAYERS=${RECOMPUTE_NUM_LAYERS:-1}
 
 # Algorithm: "aero" (n_explore 4 + rescue up to budget 8) or "grpo" (fixed n = 8, the compared group size).
 ALGO=${ALGO:-aero}
@@ -49,7 +54,13 @@ VAL_FILES=${VAL_FILES:-"['$DATA_DIR/math500.parquet','$DATA_DIR/aime24.parquet',
 PROJECT_NAME=${PROJECT_NAME:-aero}
 EXP_NAME=${EXP_NAME:-${MODEL_TAG}_${ALGO}}
 CKPTS_DIR=${CKPTS_DIR:-$HOME/ckpts/$PROJECT_NAME/$EXP_NAME}
-LOGGER=${LOGGER:-'["console","file","wandb"]'}
+# wandb only when it can log in without a prompt (WANDB_API_KEY, `wandb login`'s ~/.netrc entry, WANDB_MODE=offline);
+# the preflight refuses wandb without credentials, since wandb.init runs only after Ray, vLLM and the actor started.
+if [ -n "${WANDB_API_KEY:-}" ] || [ "${WANDB_MODE:-}" = offline ] || grep -qs "api.wandb.ai" "${NETRC:-$HOME/.netrc}"; then
+  LOGGER=${LOGGER:-'["console","file","wandb"]'}
+else
+  LOGGER=${LOGGER:-'["console","file"]'}
+fi
 DRY_RUN=${DRY_RUN:-0}
 # DRY_RUN only: 0 skips the data-file existence check (CI machines have no data).
 CHECK_DATA=${CHECK_DATA:-1}
@@ -72,6 +83,7 @@ esac
 case "$ENGINE" in
   fsdp)
     ENGINE_OVERRIDES=(
+      actor_rollout_ref.model.enable_gradient_checkpointing=True
       actor_rollout_ref.actor.fsdp_config.param_offload=False
       actor_rollout_ref.ref.fsdp_config.param_offload=True
     ) ;;
@@ -84,6 +96,9 @@ case "$ENGINE" in
       actor_rollout_ref.ref.megatron.tensor_model_parallel_size="$ACTOR_TP"
       actor_rollout_ref.ref.megatron.pipeline_model_parallel_size="$ACTOR_PP"
       actor_rollout_ref.ref.megatron.param_offload=True
+      actor_rollout_ref.actor.megatron.override_transformer_config.recompute_granularity="$RECOMPUTE_GRANULARITY"
+      actor_rollout_ref.actor.megatron.override_transformer_config.recompute_method="$RECOMPUTE_METHOD"
+      actor_rollout_ref.actor.megatron.override_transformer_config.recompute_num_layers="$RECOMPUTE_NUM_LAYERS"
     ) ;;
   *) echo "ENGINE must be fsdp or megatron, got '$ENGINE'" >&2; exit 2 ;;
 esac
@@ -102,7 +117,6 @@ OVERRIDES=(
   reward.custom_reward_function.name=compute_score
   actor_rollout_ref.model.path="$MODEL_PATH"
   actor_rollout_ref.model.use_remove_padding=True
-  actor_rollout_ref.model.enable_gradient_checkpointing=True
   actor_rollout_ref.actor.optim.lr="$LR"
   actor_rollout_ref.actor.ppo_mini_batch_size="$PPO_MINI_BATCH_SIZE"
   actor_rollout_ref.actor.use_dynamic_bsz=True

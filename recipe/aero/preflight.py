@@ -19,6 +19,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from recipe.aero.preflight_node import check_node
+
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
 CONFIG_NAME = "aero_trainer"
 AERO_REWARD_PATH = "pkg://recipe.aero.reward.math_reward"
@@ -270,6 +272,7 @@ def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
     _check_batches(cfg, errors)
     _check_reward(cfg, errors, warnings)
     _check_legacy_keys(cfg, errors)
+    check_node(cfg, errors, warnings)  # logger credentials, math_verify, determinism, recompute, EOS, checkpoints
     if check_files:
         _check_files(cfg, errors)
     if not errors:  # verl's asserts stop at the first problem; ours above are more specific

@@ -10,7 +10,9 @@ same, so both arms are accounted identically. Validation batches pass through un
 
 from __future__ import annotations
 
+import inspect
 import logging
+import time
 
 import numpy as np
 import transfer_queue as tq
@@ -26,6 +28,10 @@ from recipe.aero.success import scored_rollout_success
 
 logger = logging.getLogger(__name__)
 
+# verl's default poll interval (2 s). Validation lists every TransferQueue key per poll (six eval sets x 8 samples,
+# ~25k keys) while generation takes minutes, so validation polls no faster than this.
+VERL_POLL_INTERVAL_S = inspect.signature(ReplayBuffer.__init__).parameters["poll_interval"].default
+
 
 class AeroReplayBuffer(ReplayBuffer):
     """verl's sync replay buffer plus AERO curation and per-step accounting.
@@ -33,7 +39,7 @@ class AeroReplayBuffer(ReplayBuffer):
     Args:
         aero: the validated AERO config.
         curate: True for AERO, False for the GRPO baseline (keep everything, account the same way).
-        poll_interval: seconds between TransferQueue polls.
+        poll_interval: seconds between TransferQueue polls of training batches (validation: at least verl's 2 s).
         **kwargs: verl's ``ReplayBuffer`` arguments (the AERO trainer passes ``trainer_mode="sync"``).
     """
 
@@ -48,6 +54,12 @@ class AeroReplayBuffer(ReplayBuffer):
         if partition_id == "val":
             return batch, metrics
         return self._curate(batch, global_steps), metrics
+
+    def _wait_for_next_poll(self, partition_id: str, last_debug_time: float) -> float:
+        """Training polls every ``poll_interval`` s; validation at most every ``VERL_POLL_INTERVAL_S`` s."""
+        if partition_id == "val" and self.poll_interval < VERL_POLL_INTERVAL_S:
+            time.sleep(VERL_POLL_INTERVAL_S - self.poll_interval)
+        return super()._wait_for_next_poll(partition_id, last_debug_time)
 
     def _curate(self, batch: KVBatchMeta, global_steps: int) -> KVBatchMeta:
         keys = list(batch.keys)

@@ -34,7 +34,8 @@ def data_dir(tmp_path_factory):
 
 def _dry_run(launcher: str, data_dir: Path, *overrides: str, **env: str) -> subprocess.CompletedProcess:
     environment = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("WANDB_")},  # no wandb credentials unless given
+        "NETRC": str(data_dir / "no_netrc"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # python3 = this venv
         "DRY_RUN": "1",
         "DATA_DIR": str(data_dir),
@@ -70,6 +71,8 @@ def test_launcher_composes_and_validates(launcher, data_dir):
     assert f"{data_dir}/aime24.parquet" in result.stdout
     expected_strategy = "megatron" if launcher.startswith("run_qwen2.5_7b_") and "instruct" not in launcher else "fsdp"
     assert f"strategy: {expected_strategy}" in result.stdout
+    trainer = _resolved_config(result)["trainer"]
+    assert trainer["max_actor_ckpt_to_keep"] == 2 and trainer["logger"] == ["console", "file"]
 
 
 def test_misspelled_key_fails_naming_it(data_dir):
@@ -141,3 +144,70 @@ def test_aero_and_grpo_arms_differ_only_in_the_algorithm(data_dir):
     }
     assert (aero_cfg["algorithm.aero.n_explore"], aero_cfg["algorithm.aero.budget"]) == (4, 8)
     assert grpo_cfg["actor_rollout_ref.rollout.n"] == 8
+
+
+def test_megatron_launcher_sets_activation_recompute(data_dir):
+    """Megatron ignores model.enable_gradient_checkpointing: the 7B launcher sets Megatron's own recompute keys."""
+    result = _dry_run("run_qwen2.5_7b_aero.sh", data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    actor = _resolved_config(result)["actor_rollout_ref"]["actor"]
+    recompute = actor["megatron"]["override_transformer_config"]
+    assert (recompute["recompute_granularity"], recompute["recompute_method"], recompute["recompute_num_layers"]) == (
+        "full",
+        "uniform",
+        1,
+    )
+
+
+def test_wandb_is_logged_only_with_credentials(data_dir):
+    with_key = _dry_run("run_qwen2.5_math_1.5b_grpo.sh", data_dir, WANDB_API_KEY="k" * 40)
+    assert with_key.returncode == 0, with_key.stderr[-3000:]
+    assert _resolved_config(with_key)["trainer"]["logger"] == ["console", "file", "wandb"]
+    forced = _dry_run("run_qwen2.5_math_1.5b_grpo.sh", data_dir, LOGGER='["console","wandb"]')
+    assert forced.returncode != 0
+    assert "trainer.logger=['console', 'wandb'] includes wandb but no wandb credentials" in forced.stderr
+
+
+SMOKE = "run_gpu_smoke.sh"
+
+
+def test_gpu_smoke_dry_run_validates_both_arms(data_dir, tmp_path):
+    result = _dry_run(SMOKE, data_dir, OUT_DIR=str(tmp_path / "smoke"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert result.stdout.count("PREFLIGHT OK") == 2
+    assert result.stderr.count("python3 -m recipe.aero.preflight") == 2  # set -x: dry runs, no launch
+    configs = [yaml.safe_load(part.split("[validate_config]")[0]) for part in result.stdout.split("PREFLIGHT OK")[:2]]
+    for config, arm in zip(configs, ("grpo", "aero"), strict=True):
+        assert config["algorithm"]["adv_estimator"] == arm
+        assert config["trainer"]["experiment_name"] == f"smoke_{arm}"
+        assert config["trainer"]["n_gpus_per_node"] == 1 and config["trainer"]["total_training_steps"] == 4
+        assert config["trainer"]["logger"] == ["console", "file"]
+        assert config["trainer"]["default_local_dir"] == str(tmp_path / "smoke" / arm / "checkpoints")
+        assert config["data"]["max_response_length"] == 1024 and config["data"]["val_max_samples"] == 64
+        assert config["actor_rollout_ref"]["model"]["path"] == "Qwen/Qwen2.5-Math-1.5B"
+        assert config["actor_rollout_ref"]["rollout"]["tensor_model_parallel_size"] == 1
+    assert not (tmp_path / "smoke").exists()  # a dry run writes nothing
+
+
+def test_gpu_smoke_dry_run_checks_the_named_model(data_dir, tmp_path):
+    """MODEL_PATH names a local base-like model whose EOS misses the chat template's turn end: refused, file named."""
+    from aero_cpu.tiny_assets import build_tokenizer
+
+    model = tmp_path / "base_model"
+    tokenizer = build_tokenizer(model)
+    tokenizer.eos_token = "<|endoftext|>"
+    tokenizer.save_pretrained(model)
+    (model / "generation_config.json").write_text('{"eos_token_id": 0}')
+    result = _dry_run(SMOKE, data_dir, MODEL_PATH=str(model), ARMS="aero")
+    assert result.returncode != 0
+    assert f"actor_rollout_ref.model.path={model}: the chat template ends an assistant turn with" in result.stderr
+    assert str(model / "generation_config.json") in result.stderr
+
+
+def test_gpu_smoke_dry_run_with_megatron(data_dir, tmp_path):
+    result = _dry_run(SMOKE, data_dir, ENGINE="megatron", ACTOR_OFFLOAD="True", ARMS="aero", OUT_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    actor = _resolved_config(result)["actor_rollout_ref"]["actor"]
+    assert actor["strategy"] == "megatron" and actor["megatron"]["tensor_model_parallel_size"] == 1
+    assert actor["megatron"]["param_offload"] is True and actor["megatron"]["optimizer_offload"] is True
+    assert actor["megatron"]["override_transformer_config"]["recompute_granularity"] == "full"
