@@ -31,6 +31,7 @@ def apply_cpu_patches() -> None:
         cpu_platform,
         gloo_process_group,
         hf_rollout_registration,
+        vllm_cpu_version,
     )
 
     cpu_platform.apply()
@@ -38,6 +39,7 @@ def apply_cpu_patches() -> None:
     cpu_engine_registry.apply()
     cpu_offload_no_pin.apply()
     hf_rollout_registration.apply()
+    vllm_cpu_version.apply()
     _applied = True
 
 
