@@ -80,7 +80,7 @@ class TinyAssetSpec:
     num_train_rows: int = 64
     num_val_rows: int = 8
     seed: int = 0
-    version: int = 2
+    version: int = 3
 
     def digest(self) -> str:
         """A short stable hash used to decide whether a cache directory is up to date."""
@@ -176,7 +176,10 @@ def build_tiny_qwen2(
         )
     eos_id = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
     pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
-    vocab_size = 64 * ((len(tokenizer) + 63) // 64)  # padded like real checkpoints; extra rows never sampled often
+    # Exactly the tokenizer's size, not padded like real checkpoints: verl's vLLM server masks logits beyond
+    # len(tokenizer) (vllm_rollout.utils.monkey_patch_compute_logits), the trainer does not, and a random model puts
+    # ~20 % of its mass on padding rows, which would hide weight-sync errors in rollout-vs-trainer log-probs.
+    vocab_size = len(tokenizer)
     config = Qwen2Config(
         vocab_size=vocab_size,
         hidden_size=hidden_size,

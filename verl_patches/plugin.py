@@ -31,7 +31,10 @@ def apply_cpu_patches() -> None:
         cpu_platform,
         gloo_process_group,
         hf_rollout_registration,
+        negative_control_skip_weight_sync,
+        vllm_abort_request,
         vllm_cpu_version,
+        vllm_request_log,
     )
 
     cpu_platform.apply()
@@ -40,6 +43,9 @@ def apply_cpu_patches() -> None:
     cpu_offload_no_pin.apply()
     hf_rollout_registration.apply()
     vllm_cpu_version.apply()
+    vllm_abort_request.apply()
+    negative_control_skip_weight_sync.apply()
+    vllm_request_log.apply()
     _applied = True
 
 

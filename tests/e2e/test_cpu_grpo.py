@@ -1,4 +1,4 @@
-"""Stock ``python -m verl.trainer.main_ppo`` (V1 trainer, GRPO) end to end on CPU with the HF rollout replica.
+"""Stock ``python -m verl.trainer.main_ppo`` (V1 trainer, GRPO) end to end on CPU with verl's vLLM rollout server.
 
 Three trainer runs, each checked from verl's own JSONL file logger:
 
@@ -6,8 +6,8 @@ Three trainer runs, each checked from verl's own JSONL file logger:
   rollout's logprobs equal to the trainer's after every weight sync;
 * a run resuming from that step-2 checkpoint: trains exactly step 3 and its rollout again matches the
   trainer (the loaded weights reached the rollout server);
-* a negative control with the adapter's weight push disabled: the same logprob check must fail, showing
-  that it detects a broken sync.
+* a negative control that withholds the weights from vLLM (``verl_patches.negative_control_skip_weight_sync``):
+  the same logprob check must fail, showing that it detects a broken sync.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from aero_cpu.launcher import RunResult, run_verl_cpu
 from aero_cpu.overrides import tiny_run_overrides
-from verl_patches.hf_rollout.adapter import SKIP_WEIGHT_SYNC_ENV
+from verl_patches.negative_control_skip_weight_sync import SKIP_WEIGHT_SYNC_ENV
 
 pytestmark = pytest.mark.e2e
 
