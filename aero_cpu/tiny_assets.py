@@ -80,7 +80,7 @@ class TinyAssetSpec:
     num_train_rows: int = 64
     num_val_rows: int = 8
     seed: int = 0
-    version: int = 3
+    version: int = 4
 
     def digest(self) -> str:
         """A short stable hash used to decide whether a cache directory is up to date."""
@@ -204,13 +204,22 @@ def build_tiny_qwen2(
 
 
 def _question_rows(n: int, split: str, seed: int) -> list[dict]:
-    """Arithmetic questions in verl's gsm8k parquet schema with a unique ``extra_info.index`` per row."""
+    """Arithmetic questions in verl's gsm8k parquet schema with a unique ``extra_info.index`` per row.
+
+    The questions of one split are distinct too, so a prompt's token ids identify its row (the vLLM request-log
+    test groups engine requests by prompt).
+
+    Raises:
+        ValueError: for more rows than distinct one-digit additions (81).
+    """
     import random
 
+    pairs = [(a, b) for a in range(1, 10) for b in range(1, 10)]
+    if n > len(pairs):
+        raise ValueError(f"at most {len(pairs)} distinct tiny questions per split, asked for {n}")
     rng = random.Random(f"{seed}-{split}")
     rows = []
-    for i in range(n):
-        a, b = rng.randint(1, 9), rng.randint(1, 9)
+    for i, (a, b) in enumerate(rng.sample(pairs, n)):
         rows.append(
             {
                 "data_source": DATA_SOURCE,
