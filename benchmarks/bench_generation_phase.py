@@ -17,9 +17,14 @@ Run on an otherwise idle machine:
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from aero_cpu.launcher import run_verl_cpu
@@ -54,6 +59,71 @@ def engine_busy_per_step(request_log: Path, rollouts_per_step: int) -> list[floa
     ]
 
 
+def _pids(title_part: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", title_part], capture_output=True, text=True)
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def profile_agent_loop(metrics_path: Path, seconds: float, raw_out: Path) -> threading.Thread:
+    """From the end of step 1 on, samples the agent-loop worker(s) with py-spy for ``seconds`` (raw stacks)."""
+
+    def run() -> None:
+        while not (metrics_path.exists() and metrics_path.read_text().strip()):
+            time.sleep(0.5)
+        pids = _pids("AgentLoopWorker")
+        procs = [
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(int(seconds)),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "200",
+                    "--nonblocking",
+                    "--output",
+                    f"{raw_out}.{pid}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid in pids
+        ]
+        for proc in procs:
+            proc.wait()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def summarize_profile(raw_prefix: Path, top: int = 25) -> str:
+    """Share of samples by innermost verl/recipe/transfer_queue/ray frame and by whole-stack inclusion."""
+    own, inclusive, total = collections.Counter(), collections.Counter(), 0
+    for path in raw_prefix.parent.glob(raw_prefix.name + ".*"):
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            n = int(count)
+            total += n
+            ours = [f for f in frames if any(k in f for k in ("verl", "recipe", "transfer_queue", "ray/", "asyncio"))]
+            if ours:
+                own[ours[-1]] += n
+            for frame in set(frames):
+                inclusive[frame] += n
+    if not total:
+        return "no py-spy samples"
+    lines = [f"py-spy: {total} samples of the agent-loop worker(s)", "innermost framework frame:"]
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
+    lines.append("inclusive:")
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
 def run_once(args, name: str, extra: list[str], out_dir: Path) -> dict:
     assets = build_all()
     run_dir = out_dir / name
@@ -67,7 +137,13 @@ def run_once(args, name: str, extra: list[str], out_dir: Path) -> dict:
         "actor_rollout_ref.rollout.disable_log_stats=False",
         *extra,
     ]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    profiler = None
+    if args.py_spy_s:
+        profiler = profile_agent_loop(run_dir / "metrics.jsonl", args.py_spy_s, run_dir / "agent_loop.pyspy")
     result = run_verl_cpu(args.module, overrides, run_dir, timeout=1200, env={REQUEST_LOG_ENV: str(request_log)})
+    if profiler is not None:
+        profiler.join(timeout=5)
     if result.returncode != 0:
         raise RuntimeError(f"{name}: exit {result.returncode}\n{result.log_tail()}")
     gen = result.series("timing_s/gen")
@@ -76,7 +152,8 @@ def run_once(args, name: str, extra: list[str], out_dir: Path) -> dict:
     for step in sorted(gen)[1:]:  # step 1 includes the engine's warm-up
         engine = busy[step - 1]
         rows.append({"step": step, "gen_s": gen[step], "engine_s": engine})
-    return {"name": name, "rows": rows, "wall_s": result.wall_s}
+    profile = summarize_profile(run_dir / "agent_loop.pyspy") if args.py_spy_s else ""
+    return {"name": name, "rows": rows, "wall_s": result.wall_s, "profile": profile}
 
 
 def report(run: dict, rollouts: int) -> str:
@@ -99,6 +176,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "OVERRIDE"))
+    parser.add_argument("--py-spy-s", type=float, default=0, help="sample the agent-loop worker(s) for this long")
     parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary directory)")
     args = parser.parse_args()
     rollouts = args.prompts * args.n
@@ -109,6 +187,9 @@ def main() -> None:
     print(f"{args.module}: GRPO, {args.prompts} prompts x {args.n} rollouts x {args.max_tokens} tokens per step")
     for run in runs:
         print(report(run, rollouts))
+    for run in runs:
+        if run["profile"]:
+            print(f"--- {run['name']}\n{run['profile']}")
     base = statistics.median(r["gen_s"] for r in runs[0]["rows"])
     for run in runs[1:]:
         print(f"gen ratio baseline / {run['name']}: {base / statistics.median(r['gen_s'] for r in run['rows']):.2f}x")
