@@ -28,7 +28,8 @@ pytestmark = pytest.mark.e2e
 REWARD = Path(__file__).parent / "fixtures" / "half_unsolvable_reward.py"
 REQUEST_LOG_ENV = "AERO_VLLM_REQUEST_LOG"
 N_EXPLORE, N_EXTRA, BUDGET = 4, 2, 8
-RUN_TIMEOUT_S = 420
+RUN_TIMEOUT_S = 600
+MAX_ABORT_TRIES = 300
 
 
 def read_requests(path: Path) -> list[dict]:
@@ -118,11 +119,14 @@ async def _abort_scenario(model_dir: str) -> dict:
         rid: server.generate.remote(prompt_ids=prompt, sampling_params=dict(long), request_id=rid)
         for rid in ("single", "all-1", "all-2")
     }
-    found = {"aborted": False}
-    while not found["aborted"]:  # verl's per-request abort, once vLLM knows the request
+    for _ in range(MAX_ABORT_TRIES):  # verl's per-request abort, once vLLM knows the request
         found = await server.abort_request.remote("single")
+        if found["aborted"]:
+            break
         await asyncio.sleep(0.01)
     single = await running.pop("single")
+    if not found["aborted"]:
+        raise AssertionError(f"verl's abort_request never found the running request: {found}, output {single}")
     await replica.abort_all_requests()  # verl's pause_generation path, as used around weight syncs
     rest = {rid: await ref for rid, ref in running.items()}
     parked = server.generate.remote(prompt_ids=prompt, sampling_params={"max_tokens": 8}, request_id="after")
