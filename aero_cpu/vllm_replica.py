@@ -44,8 +44,13 @@ def init_ray(env: Mapping[str, str] | None = None) -> None:
     """A local Ray with one fake GPU and the CPU platform in every worker (as the trainer's ``ray_init``)."""
     import ray
 
+    from verl_patches.plugin import apply_cpu_patches
+
     worker_env = {"VERL_PLATFORM": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1", **(env or {})}
     os.environ.update(cpu_env(worker_env))
+    # This process may have imported verl before VERL_PLATFORM was set (e.g. earlier tests in one pytest run), in
+    # which case verl's plugin entry point skipped the CPU patches; verl's vLLM modules need them (P6) here too.
+    apply_cpu_patches()
     ray.init(
         num_cpus=RAY_NUM_CPUS,
         num_gpus=1,
