@@ -52,5 +52,9 @@ setup(
             "aero_cpu_patches = verl_patches.plugin",
             "aero_recipe = recipe.aero.register",
         ],
+        # Loaded by vLLM in every process it starts (engine core, workers): vLLM-side CPU patches.
+        "vllm.general_plugins": [
+            "aero_cpu_vllm_patches = verl_patches.vllm_plugin:register",
+        ],
     },
 )

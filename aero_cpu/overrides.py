@@ -2,8 +2,9 @@
 
 Two groups:
 
-* :func:`cpu_overrides`: what any model needs on the CPU platform (device, FSDP2 + sdpa, the ``hf`` rollout,
-  dynamic batch sizes, Ray with fake GPUs, the ``VERL_PLATFORM`` env var for Ray workers, file logging).
+* :func:`cpu_overrides`: what any model needs on the CPU platform (device, FSDP2 + sdpa, verl's vLLM rollout
+  server on vLLM's CPU build, dynamic batch sizes, Ray with fake GPUs, the ``VERL_PLATFORM`` env var for Ray
+  workers, file logging).
 * :func:`tiny_run_overrides`: a tiny model/data/reward set from ``aero_cpu.tiny_assets`` and batch
   sizes small enough for a 2-core machine.
 
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from aero_cpu.tiny_assets import TinyAssetPaths
 
 DEFAULT_RAY_NUM_CPUS = 16
+VLLM_CPU_KVCACHE_GIB = "1"
 
 
 def runtime_env_overrides(env: Mapping[str, str]) -> list[str]:
@@ -71,19 +73,31 @@ def cpu_overrides(n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS) -> 
         "actor_rollout_ref.actor.use_dynamic_bsz=True",
         "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=True",
         "actor_rollout_ref.ref.log_prob_use_dynamic_bsz=True",
-        # The HF-generate replica from verl_patches; one replica per trainer rank.
-        "actor_rollout_ref.rollout.name=hf",
+        # verl's own vLLM server on vLLM's CPU build (verl_patches P6-P7); one replica per trainer rank.
+        "actor_rollout_ref.rollout.name=vllm",
         "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        # vLLM refuses sleep mode on CPU ("Sleep mode is not supported on current platform"); its CPU worker's
+        # sleep/wake_up are logged no-ops (one host memory), so verl's sleep/wake calls still run and do nothing.
+        "++actor_rollout_ref.rollout.enable_sleep_mode=False",
+        # fp32 like the trainer: rollout and trainer log-probs then agree to ~1e-8 after a weight sync (bf16: ~1e-2).
+        "actor_rollout_ref.rollout.dtype=float32",
+        # No torch.compile / graph capture: compiling costs more start-up than it saves on tiny models.
+        "actor_rollout_ref.rollout.enforce_eager=True",
         # Rollout logprobs feed training/rollout_probs_diff_*: the check that weight sync works.
         "actor_rollout_ref.rollout.calculate_log_probs=True",
-        "actor_rollout_ref.rollout.agent.num_workers=1",
+        # Two agent-loop worker processes: each rollout costs ~30 ms of Python in its worker (verl's agent loop:
+        # request, reward call, TransferQueue put), the generation phase's bottleneck on CPU; a 64 x 8 GRPO step's
+        # generation phase ran 1.25x faster with 2 than with 1 (benchmarks/bench_generation_phase.py).
+        "actor_rollout_ref.rollout.agent.num_workers=2",
         "reward.num_workers=1",
         "data.dataloader_num_workers=0",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
         f"ray_kwargs.ray_init.num_cpus={ray_num_cpus}",
         f"++ray_kwargs.ray_init.num_gpus={n_gpus}",
         "++ray_kwargs.ray_init.include_dashboard=False",
-        *runtime_env_overrides({"VERL_PLATFORM": "cpu"}),
+        # VLLM_CPU_KVCACHE_SPACE: vLLM's KV cache in host memory, GiB per engine (its default, 4, is far more than
+        # tiny models need on a 24 GiB machine shared by several runs).
+        *runtime_env_overrides({"VERL_PLATFORM": "cpu", "VLLM_CPU_KVCACHE_SPACE": VLLM_CPU_KVCACHE_GIB}),
     ]
 
 

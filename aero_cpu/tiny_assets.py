@@ -10,7 +10,10 @@ Why these particular choices (see ``/work/shared/cpu_e2e_notes.md`` §5):
   rebuilds the tokenizer of a ``qwen2`` model directory as ``Qwen2Tokenizer`` (byte-level pre-tokenizer),
   and verl's ``QwenContinuousTokenBuilder`` needs ``"\\n"`` to be exactly one token and ``<|im_end|>`` to
   exist. A byte-level vocabulary satisfies both; a WordLevel char vocabulary does not.
-* The model is a two-layer Qwen2 (about 95k parameters) so an FSDP2 update takes ~0.1 s on one core.
+* The model is a two-layer Qwen2 (about 90k parameters) so an FSDP2 update takes ~0.1 s on one core. Its head
+  dimension is 32 (2 heads of width 64): vLLM's CPU attention supports head sizes 32, 64, 80, ... only
+  (``vllm.v1.attention.backends.cpu_attn.CPUAttentionBackend.get_supported_head_sizes``); 16 fails at the first
+  request with "Unsupported CPU attention configuration".
 * The reward is dense (fraction of digit characters) so rewards vary within a group even for a random
   model, which gives non-zero GRPO advantages and gradients.
 """
@@ -63,6 +66,8 @@ class TinyAssetSpec:
     Attributes:
         hidden_size: Qwen2 hidden size.
         num_layers: Qwen2 decoder layers.
+        num_attention_heads: attention heads; ``hidden_size / num_attention_heads`` must be a head size vLLM's
+            CPU attention supports (32, 64, ...).
         num_train_rows: rows in ``data/train.parquet``.
         num_val_rows: rows in ``data/val.parquet``.
         seed: seed of the model weights and the arithmetic questions.
@@ -71,10 +76,11 @@ class TinyAssetSpec:
 
     hidden_size: int = 64
     num_layers: int = 2
+    num_attention_heads: int = 2
     num_train_rows: int = 64
     num_val_rows: int = 8
     seed: int = 0
-    version: int = 1
+    version: int = 4
 
     def digest(self) -> str:
         """A short stable hash used to decide whether a cache directory is up to date."""
@@ -135,8 +141,8 @@ def build_tiny_qwen2(
     tokenizer,
     hidden_size: int = 64,
     num_layers: int = 2,
-    num_attention_heads: int = 4,
-    num_key_value_heads: int = 2,
+    num_attention_heads: int = 2,
+    num_key_value_heads: int = 1,
     intermediate_size: int | None = None,
     max_position_embeddings: int = 512,
     seed: int = 0,
@@ -170,7 +176,10 @@ def build_tiny_qwen2(
         )
     eos_id = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
     pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
-    vocab_size = 64 * ((len(tokenizer) + 63) // 64)  # padded like real checkpoints; extra rows never sampled often
+    # Exactly the tokenizer's size, not padded like real checkpoints: verl's vLLM server masks logits beyond
+    # len(tokenizer) (vllm_rollout.utils.monkey_patch_compute_logits), the trainer does not, and a random model puts
+    # ~20 % of its mass on padding rows, which would hide weight-sync errors in rollout-vs-trainer log-probs.
+    vocab_size = len(tokenizer)
     config = Qwen2Config(
         vocab_size=vocab_size,
         hidden_size=hidden_size,
@@ -195,13 +204,22 @@ def build_tiny_qwen2(
 
 
 def _question_rows(n: int, split: str, seed: int) -> list[dict]:
-    """Arithmetic questions in verl's gsm8k parquet schema with a unique ``extra_info.index`` per row."""
+    """Arithmetic questions in verl's gsm8k parquet schema with a unique ``extra_info.index`` per row.
+
+    The questions of one split are distinct too, so a prompt's token ids identify its row (the vLLM request-log
+    test groups engine requests by prompt).
+
+    Raises:
+        ValueError: for more rows than distinct one-digit additions (81).
+    """
     import random
 
+    pairs = [(a, b) for a in range(1, 10) for b in range(1, 10)]
+    if n > len(pairs):
+        raise ValueError(f"at most {len(pairs)} distinct tiny questions per split, asked for {n}")
     rng = random.Random(f"{seed}-{split}")
     rows = []
-    for i in range(n):
-        a, b = rng.randint(1, 9), rng.randint(1, 9)
+    for i, (a, b) in enumerate(rng.sample(pairs, n)):
         rows.append(
             {
                 "data_source": DATA_SOURCE,
@@ -257,7 +275,12 @@ def build_all(cache_dir: str | Path | None = None, spec: TinyAssetSpec | None = 
         spec_path.unlink()
     tokenizer = build_tokenizer(paths.tokenizer_dir)
     build_tiny_qwen2(
-        paths.model_dir, tokenizer, hidden_size=spec.hidden_size, num_layers=spec.num_layers, seed=spec.seed
+        paths.model_dir,
+        tokenizer,
+        hidden_size=spec.hidden_size,
+        num_layers=spec.num_layers,
+        num_attention_heads=spec.num_attention_heads,
+        seed=spec.seed,
     )
     _write_parquet(_question_rows(spec.num_train_rows, "train", spec.seed), paths.train_file)
     _write_parquet(_question_rows(spec.num_val_rows, "test", spec.seed), paths.val_file)
@@ -273,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(DEFAULT_CACHE_DIR), help="cache directory (default: %(default)s)")
     parser.add_argument("--hidden-size", type=int, default=TinyAssetSpec.hidden_size)
     parser.add_argument("--num-layers", type=int, default=TinyAssetSpec.num_layers)
+    parser.add_argument("--num-attention-heads", type=int, default=TinyAssetSpec.num_attention_heads)
     parser.add_argument("--num-train-rows", type=int, default=TinyAssetSpec.num_train_rows)
     parser.add_argument("--num-val-rows", type=int, default=TinyAssetSpec.num_val_rows)
     parser.add_argument("--seed", type=int, default=TinyAssetSpec.seed)
@@ -280,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = TinyAssetSpec(
         hidden_size=args.hidden_size,
         num_layers=args.num_layers,
+        num_attention_heads=args.num_attention_heads,
         num_train_rows=args.num_train_rows,
         num_val_rows=args.num_val_rows,
         seed=args.seed,

@@ -21,7 +21,7 @@ def cpu_requested() -> bool:
 
 
 def apply_cpu_patches() -> None:
-    """Applies P1..P6 in order (platform first, so nothing can resolve the platform too early); idempotent."""
+    """Applies P1..P10 in order (platform first, so nothing can resolve the platform too early); idempotent."""
     global _applied
     if _applied:
         return
@@ -30,14 +30,20 @@ def apply_cpu_patches() -> None:
         cpu_offload_no_pin,
         cpu_platform,
         gloo_process_group,
-        hf_rollout_registration,
+        negative_control_skip_weight_sync,
+        vllm_abort_request,
+        vllm_cpu_version,
+        vllm_request_log,
     )
 
     cpu_platform.apply()
     gloo_process_group.apply()
     cpu_engine_registry.apply()
     cpu_offload_no_pin.apply()
-    hf_rollout_registration.apply()
+    vllm_cpu_version.apply()
+    vllm_abort_request.apply()
+    negative_control_skip_weight_sync.apply()
+    vllm_request_log.apply()
     _applied = True
 
 

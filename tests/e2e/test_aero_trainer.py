@@ -20,7 +20,7 @@ from aero_cpu.overrides import tiny_run_overrides
 pytestmark = pytest.mark.e2e
 
 MODULE = "recipe.aero.main_aero"
-RUN_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 600  # a vLLM engine start is ~1 min of it; twice that when the other CPU slot is busy
 CRAFTED_REWARD = Path(__file__).parent / "fixtures" / "crafted_reward.py"
 GROUP_LOG = "aero_groups.jsonl"
 BUDGET, N_EXPLORE, N_EXTRA = 8, 4, 2

@@ -27,7 +27,8 @@ def test_overrides_compose_with_verl_ppo_config_and_keep_env_values_strings(tiny
         cfg = compose(config_name="ppo_trainer", overrides=overrides)
     env_vars = cfg.ray_kwargs.ray_init.runtime_env.env_vars
     assert env_vars.VERL_PLATFORM == "cpu" and env_vars.X == "1" and isinstance(env_vars.X, str)
-    assert cfg.actor_rollout_ref.rollout.name == "hf"
+    assert cfg.actor_rollout_ref.rollout.name == "vllm"
+    assert cfg.actor_rollout_ref.rollout.enable_sleep_mode is False and cfg.actor_rollout_ref.rollout.dtype == "float32"
     assert cfg.actor_rollout_ref.actor.use_dynamic_bsz is True
     assert cfg.ray_kwargs.ray_init.num_gpus == 2 == cfg.trainer.n_gpus_per_node
     assert cfg.actor_rollout_ref.model.path == str(tiny_assets.model_dir)

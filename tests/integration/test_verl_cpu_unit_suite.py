@@ -4,7 +4,8 @@ GPU machines load the ``aero_cpu_patches`` entry point too (every ``import verl`
 be a no-op there. Two checks, each in a fresh interpreter:
 
 * a snapshot of everything the CPU patches touch (platform registry, ``torch.distributed`` init, the engine
-  and rollout registries, the offload policy, import hooks) is identical with the plugin loaded and with
+  registry, the offload policy, the ``vllm`` version verl sees, verl's vLLM server and vLLM's CPU linear layers
+  (through vLLM's own plugin loading), import hooks) is identical with the plugin loaded and with
   verl's plugin loading disabled, and differs under ``VERL_PLATFORM=cpu`` (so the snapshot can see a patch);
 * the CPU unit tests shipped in the verl 0.9.1 wheel (core algorithms, protocol, metrics, multi-trajectory
   advantages, loss aggregation) pass with the plugin installed.
@@ -28,18 +29,38 @@ import verl
 from verl.plugin.platform import PlatformRegistry
 from verl.plugin.platform.platform_manager import _detect_platform_name
 import torch.distributed as dist
-import verl.workers.rollout.base as rollout_base
-from verl.workers.rollout.replica import RolloutReplicaRegistry
+from importlib.metadata import PackageNotFoundError, version
 from verl.workers.engine import EngineRegistry
 import verl.workers.engine.fsdp.transformer_impl as transformer_impl
 from verl.utils import fsdp_utils
+
+def vllm_version():
+    try:
+        return version("vllm")
+    except PackageNotFoundError:
+        return None
+
+def vllm_server_abort_request():
+    try:
+        from verl.workers.rollout.vllm_rollout.vllm_async_server import vLLMHttpServer
+    except Exception as error:  # verl refuses vLLM's CPU build without the version patch
+        return f"import failed: {type(error).__name__}"
+    return getattr(vLLMHttpServer.abort_request, "__module__", "")
+
+def vllm_linear_keeps_weight():
+    from vllm.plugins import load_general_plugins
+    from vllm.model_executor.layers.linear import UnquantizedLinearMethod
+    load_general_plugins()
+    return getattr(UnquantizedLinearMethod.process_weights_after_loading, "_aero_keeps_weight", False)
+
 print(json.dumps({
     "plugin_module_loaded": "verl_patches.plugin" in sys.modules,
     "platforms": sorted(PlatformRegistry.registered_names()),
     "detected_platform": _detect_platform_name(),
     "init_process_group_is_torch": dist.init_process_group is dist.distributed_c10d.init_process_group,
-    "rollout_registry": sorted(map(list, rollout_base._ROLLOUT_REGISTRY)),
-    "replica_registry": sorted(RolloutReplicaRegistry._registry),
+    "vllm_version_seen_by_verl": vllm_version(),
+    "vllm_server_abort_request": vllm_server_abort_request(),
+    "vllm_linear_keeps_weight": vllm_linear_keeps_weight(),
     "engine_keys": {m: {b: sorted(map(str, r)) for b, r in bs.items()} for m, bs in EngineRegistry._engines.items()},
     "offload_policy_is_verl": transformer_impl.CPUOffloadPolicy is fsdp_utils.CPUOffloadPolicy,
     "meta_path": [type(f).__module__ + "." + type(f).__name__ for f in sys.meta_path],
