@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recipe.aero.core.config import AeroConfig
-from recipe.aero.core.curation import curate, curate_batch, kept_share_quota, stable_key_hash
+from recipe.aero.core.curation import curate, curate_batch, stable_key_hash
+from recipe.aero.core.curation_rules import kept_share_quota
 from recipe.aero.core.groups import group_by
 from recipe.aero.core.strata import Stratum
 

@@ -4,6 +4,7 @@ Beta posterior, advantages, pass@k and FLOPs estimates. The verl glue imports fr
 from recipe.aero.core.advantages import aero_advantages, group_mean_std, grpo_advantages
 from recipe.aero.core.config import AeroConfig, AeroConfigError
 from recipe.aero.core.curation import CurationResult, curate, curate_batch, stable_key_hash
+from recipe.aero.core.curation_rules import register_curation_rule
 from recipe.aero.core.groups import group_by
 from recipe.aero.core.passk import avg_at_k, pass_at_k
 from recipe.aero.core.posterior import PosteriorStore, posterior_advantage, step_posterior_mean
@@ -28,6 +29,7 @@ __all__ = [
     "next_round_sizes",
     "pass_at_k",
     "posterior_advantage",
+    "register_curation_rule",
     "rollout_success",
     "stable_key_hash",
     "step_posterior_mean",

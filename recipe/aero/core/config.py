@@ -13,9 +13,10 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from recipe.aero.core.curation_rules import GROUP_KINDS, curation_rule_names
+
 CONFIG_PREFIX = "algorithm.aero"
 
-HIGH_SUCCESS_CURATIONS = ("none", "mirror")
 POSTERIOR_SCOPES = ("degenerate", "all")
 ADVANTAGE_STATS = ("kept", "generated")
 
@@ -30,7 +31,14 @@ _FLOAT_KEYS = (
     "success_threshold",
     "epsilon",
 )
-_STR_KEYS = ("high_success_curation", "posterior_scope", "advantage_stats", "success_key")
+_STR_KEYS = (
+    "low_success_curation",
+    "high_success_curation",
+    "degenerate_curation",
+    "posterior_scope",
+    "advantage_stats",
+    "success_key",
+)
 
 
 class AeroConfigError(ValueError):
@@ -53,7 +61,11 @@ class AeroConfig:
         low_success_threshold: Boundary between the low- and high-success strata.
         reject_ratio: k in m = k * c (incorrect rollouts kept per correct one in a low-success group).
         min_incorrect_kept: Floor on m.
-        high_success_curation: ``none`` keeps mixed high-success groups; ``mirror`` swaps correct/incorrect roles.
+        low_success_curation: Registered rule for mixed low-success groups; ``rejection`` keeps every correct
+            rollout and a balanced random share of the incorrect ones.
+        high_success_curation: Registered rule for mixed high-success groups; ``none`` keeps them whole,
+            ``mirror`` curates them with correct/incorrect roles swapped.
+        degenerate_curation: Registered rule for degenerate groups; ``subsample`` keeps ``degenerate_keep``.
         prior_alpha: Beta prior pseudo-successes.
         prior_beta: Beta prior pseudo-failures.
         posterior_decay: Forgetting factor of past steps' counts, in [0, 1].
@@ -73,7 +85,9 @@ class AeroConfig:
     low_success_threshold: float = 0.5
     reject_ratio: float = 1.0
     min_incorrect_kept: int = 1
+    low_success_curation: str = "rejection"
     high_success_curation: str = "none"
+    degenerate_curation: str = "subsample"
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
     posterior_decay: float = 0.5
@@ -126,8 +140,11 @@ class AeroConfig:
         for key in ("reject_ratio", "prior_alpha", "prior_beta", "epsilon"):
             if getattr(self, key) <= 0.0:
                 raise _refuse(key, getattr(self, key), "must be > 0")
+        for kind in GROUP_KINDS:  # allowed values are the rules registered at validation time
+            key, registered = f"{kind}_curation", list(curation_rule_names(kind))
+            if getattr(self, key) not in registered:
+                raise _refuse(key, getattr(self, key), f"must be a registered {kind} rule, one of {registered}")
         for key, allowed in (
-            ("high_success_curation", HIGH_SUCCESS_CURATIONS),
             ("posterior_scope", POSTERIOR_SCOPES),
             ("advantage_stats", ADVANTAGE_STATS),
         ):
