@@ -1,8 +1,10 @@
-"""AERO's knobs (spec section 3) as one validated, immutable object.
+"""AERO's knobs (DESIGN.md#configuration) as validated, immutable objects.
 
-Every knob lives under ``algorithm.aero`` in the Hydra config. The dataclass is the single place that knows
-the defaults and the valid ranges, so a bad value is refused at start-up (before Ray, models or data are
-touched) with a message that names the offending ``algorithm.aero.<key>`` and its value.
+The algorithm's knobs live under ``algorithm.aero`` (:class:`AeroConfig`), the trainer's under ``trainer.v1.aero``
+(:class:`AeroTrainerConfig`). These dataclasses are the single source of the defaults and the valid ranges
+(``aero_trainer.yaml`` and the README tables are checked against them by ``tests/unit/test_aero_config_sources.py``),
+so a bad value is refused at start-up (before Ray, models or data are touched) with a message that names the
+offending key and its value.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from recipe.aero.core.curation_rules import GROUP_KINDS, curation_rule_names
 
 CONFIG_PREFIX = "algorithm.aero"
+TRAINER_CONFIG_PREFIX = "trainer.v1.aero"
 
 POSTERIOR_SCOPES = ("degenerate", "all")
 ADVANTAGE_STATS = ("kept", "generated")
@@ -42,15 +45,49 @@ _STR_KEYS = (
 
 
 class AeroConfigError(ValueError):
-    """An ``algorithm.aero`` value is missing its type, out of range, or inconsistent with another key."""
+    """An ``algorithm.aero`` or ``trainer.v1.aero`` value has the wrong type, is out of range, or is inconsistent
+    with another key."""
 
 
-def _refuse(key: str, value: Any, why: str) -> AeroConfigError:
-    return AeroConfigError(f"{CONFIG_PREFIX}.{key}={value!r}: {why}")
+def _refuse(key: str, value: Any, why: str, prefix: str = CONFIG_PREFIX) -> AeroConfigError:
+    return AeroConfigError(f"{prefix}.{key}={value!r}: {why}")
+
+
+class _FromMapping:
+    """``from_mapping`` / ``to_dict`` shared by the config dataclasses; ``PREFIX`` is where the block lives."""
+
+    PREFIX = CONFIG_PREFIX
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | Any | None) -> Self:
+        """Builds the config from its block (a dict, an OmegaConf DictConfig or None for all defaults).
+
+        Duck-typed on ``keys()``/``__getitem__`` so this module needs no OmegaConf import; DictConfig
+        interpolations are resolved by its ``__getitem__``.
+
+        Raises:
+            AeroConfigError: for an unknown key (a typo would otherwise silently keep the default) or any
+                invalid value; the message names ``<PREFIX>.<key>`` and the value.
+        """
+        if mapping is None:
+            return cls()
+        if not hasattr(mapping, "keys") or not hasattr(mapping, "__getitem__"):
+            raise AeroConfigError(f"{cls.PREFIX} must be a mapping, got {type(mapping).__name__}: {mapping!r}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        values = {}
+        for key in mapping.keys():
+            if key not in known:
+                raise _refuse(str(key), mapping[key], f"unknown key; known keys: {sorted(known)}", cls.PREFIX)
+            values[key] = mapping[key]
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-python view, e.g. for logging the resolved config or saving it beside a checkpoint."""
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
-class AeroConfig:
+class AeroConfig(_FromMapping):
     """Validated AERO hyper-parameters; field names and defaults are spec section 3 verbatim.
 
     Attributes:
@@ -153,29 +190,27 @@ class AeroConfig:
         if not self.success_key:
             raise _refuse("success_key", self.success_key, "must be a non-empty string")
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | Any | None) -> AeroConfig:
-        """Builds the config from ``algorithm.aero`` (a dict, an OmegaConf DictConfig or None for all defaults).
 
-        Duck-typed on ``keys()``/``__getitem__`` so this module needs no OmegaConf import; DictConfig
-        interpolations are resolved by its ``__getitem__``.
+@dataclasses.dataclass(frozen=True)
+class AeroTrainerConfig(_FromMapping):
+    """Validated settings of the AERO trainer, under ``trainer.v1.aero`` (the block verl looks up by trainer_mode).
 
-        Raises:
-            AeroConfigError: for an unknown key (a typo would otherwise silently keep the default) or any
-                invalid value; the message names ``algorithm.aero.<key>`` and the value.
-        """
-        if mapping is None:
-            return cls()
-        if not hasattr(mapping, "keys") or not hasattr(mapping, "__getitem__"):
-            raise AeroConfigError(f"{CONFIG_PREFIX} must be a mapping, got {type(mapping).__name__}: {mapping!r}")
-        known = {field.name for field in dataclasses.fields(cls)}
-        values = {}
-        for key in mapping.keys():
-            if key not in known:
-                raise _refuse(str(key), mapping[key], f"unknown key; known keys: {sorted(known)}")
-            values[key] = mapping[key]
-        return cls(**values)
+    Attributes:
+        poll_interval_s: Replay-buffer poll interval in seconds for training batches (verl's built-in sampler
+            polls every 2 s, a floor on every step); validation batches are polled no faster than verl's 2 s.
+        group_log_path: Optional JSONL file that gets one line per prompt group per step (counts, stratum,
+            which sessions succeeded and which were kept); None writes nothing.
+    """
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-python view, e.g. for logging the resolved config or saving it beside a checkpoint."""
-        return dataclasses.asdict(self)
+    PREFIX = TRAINER_CONFIG_PREFIX
+
+    poll_interval_s: float = 0.05
+    group_log_path: str | None = None
+
+    def __post_init__(self) -> None:
+        value = self.poll_interval_s
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+            raise _refuse("poll_interval_s", value, "must be a finite number > 0", self.PREFIX)
+        object.__setattr__(self, "poll_interval_s", float(value))
+        if self.group_log_path is not None and (not isinstance(self.group_log_path, str) or not self.group_log_path):
+            raise _refuse("group_log_path", self.group_log_path, "must be null or a non-empty path", self.PREFIX)
