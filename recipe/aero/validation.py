@@ -1,4 +1,4 @@
-"""Unbiased ``pass@k`` and ``avg@k`` per validation data source (spec section 4).
+"""Unbiased ``pass@k`` and ``avg@k`` per validation data source (DESIGN.md §4).
 
 verl 0.9.1's ``best@k/mean`` bootstraps with replacement and under-estimates Pass@k (one correct of eight scores
 about 0.66), so the recipe logs its own: per problem, ``pass@k = 1 - C(n-c, k) / C(n, k)`` and ``avg@n = c / n``,

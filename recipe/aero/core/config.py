@@ -1,4 +1,4 @@
-"""AERO's knobs (DESIGN.md#configuration) as validated, immutable objects.
+"""AERO's knobs (DESIGN.md §3) as validated, immutable objects.
 
 The algorithm's knobs live under ``algorithm.aero`` (:class:`AeroConfig`), the trainer's under ``trainer.v1.aero``
 (:class:`AeroTrainerConfig`). These dataclasses are the single source of the defaults and the valid ranges
@@ -88,7 +88,7 @@ class _FromMapping:
 
 @dataclasses.dataclass(frozen=True)
 class AeroConfig(_FromMapping):
-    """Validated AERO hyper-parameters; field names and defaults are spec section 3 verbatim.
+    """Validated AERO hyper-parameters; field names and defaults are DESIGN.md §3 (the paper-reading contract).
 
     Attributes:
         n_explore: Stage I rollouts per prompt.

@@ -1,4 +1,4 @@
-"""Batch curation (DESIGN.md#curation): which generated rollouts are trained on.
+"""Batch curation (DESIGN.md §2.4): which generated rollouts are trained on.
 
 Each group is low-success, high-success or degenerate; the registered rule named by the config for that kind
 (:mod:`recipe.aero.core.curation_rules`: ``rejection`` for low success, ``none``/``mirror`` for high success,
@@ -172,7 +172,7 @@ def _rule_quotas(
     """Correct and incorrect rollouts kept per group, from the rule the config names for each group's kind.
 
     Mixed groups of the rescue stratum (possible only with rescue_threshold > 0, when rescue ran out of budget)
-    are curated like low-success ones (DESIGN.md#curation).
+    are curated like low-success ones (DESIGN.md §2.4).
 
     Raises:
         ValueError: if a rule returns a count that is negative or above what the group generated.

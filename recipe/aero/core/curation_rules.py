@@ -79,7 +79,7 @@ def _round_half_up(values: np.ndarray) -> np.ndarray:
 
 
 def kept_share_quota(n_always: np.ndarray, n_candidates: np.ndarray, cfg: AeroConfig) -> np.ndarray:
-    """m = min(candidates, max(min_incorrect_kept, round_half_up(reject_ratio * always_kept))), DESIGN.md#curation.
+    """m = min(candidates, max(min_incorrect_kept, round_half_up(reject_ratio * always_kept))), DESIGN.md §2.4.
 
     ``always_kept`` is c for a low-success group (candidates are the incorrect rollouts) and n - c for a
     ``mirror``-curated high-success group. Rounding is half-up (2.5 -> 3), not Python's half-to-even.
@@ -96,7 +96,7 @@ def rejection(n_correct: np.ndarray, n_generated: np.ndarray, cfg: AeroConfig) -
 
 @register_curation_rule("high_success", "none")
 def keep_all(n_correct: np.ndarray, n_generated: np.ndarray, cfg: AeroConfig) -> tuple[np.ndarray, np.ndarray]:
-    """High-success groups are kept whole (DESIGN.md#high-success-groups)."""
+    """High-success groups are kept whole (DESIGN.md §2.5)."""
     return n_correct, n_generated - n_correct
 
 

@@ -1,4 +1,4 @@
-"""Unbiased pass@k and avg@k for validation (spec section 4).
+"""Unbiased pass@k and avg@k for validation (DESIGN.md §4).
 
 verl 0.9.1's ``best@k/mean`` is a bootstrap with replacement and under-estimates pass@k, so the recipe
 computes the unbiased estimator 1 - C(n - c, k) / C(n, k) itself (Chen et al. 2021), in the product form

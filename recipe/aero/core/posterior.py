@@ -1,4 +1,4 @@
-"""Per-prompt Beta posterior over the success rate (spec section 2, step 6).
+"""Per-prompt Beta posterior over the success rate (DESIGN.md §2.6).
 
 Degenerate groups (all correct, or all wrong after rescue) carry no GRPO signal; AERO gives their rollouts
 the advantage (r - p) / (sqrt(p (1 - p)) + eps) with p the posterior mean of the prompt's success rate.

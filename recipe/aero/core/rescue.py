@@ -1,4 +1,4 @@
-"""The iterative-rescue planner (spec section 2, step 3): how many rollouts a prompt gets next.
+"""The iterative-rescue planner (DESIGN.md §2.3): how many rollouts a prompt gets next.
 
 The planner is a pure function of a prompt's own counts, so the trainer can call it per prompt as soon as
 that prompt's previous round is scored (asynchronous rescue) or for a whole batch at once.

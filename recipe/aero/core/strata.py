@@ -1,4 +1,4 @@
-"""Stratification of prompts by their empirical success rate (spec section 2, step 2).
+"""Stratification of prompts by their empirical success rate (DESIGN.md §2.2).
 
 Strata are decided on success counts alone, over ALL rollouts generated for the prompt so far, so a shaped
 score can never make an all-wrong group look informative.
