@@ -33,9 +33,9 @@ def pass_at_k_metrics(data_sources: Sequence[str], sample_uids: Sequence[str], c
         in_source = sources == source
         _, problem, n = np.unique(uids[in_source], return_inverse=True, return_counts=True)
         c = np.bincount(problem, weights=hits[in_source], minlength=len(n)).astype(np.int64)
-        metrics[f"aero_val/{source}/avg@{int(n.max())}"] = float(avg_at_k(n, c).mean())
+        metrics[f"aero_val/{source}/avg@{int(n.max())}"] = float(avg_at_k(c, n).mean())
         for k in _k_values(int(n.min())):
-            metrics[f"aero_val/{source}/pass@{k}"] = float(pass_at_k(n, c, k).mean())
+            metrics[f"aero_val/{source}/pass@{k}"] = float(pass_at_k(c, n, k).mean())
     return metrics
 
 

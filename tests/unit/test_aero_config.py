@@ -32,7 +32,7 @@ SPEC_DEFAULTS = {
 
 
 def test_defaults_are_the_spec_table():
-    assert AeroConfig().to_dict() == SPEC_DEFAULTS
+    assert dataclasses.asdict(AeroConfig()) == SPEC_DEFAULTS
 
 
 def test_from_mapping_accepts_none_dict_and_dictconfig():

@@ -5,15 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recipe.aero.core import curation_rules
 from recipe.aero.core.config import AeroConfig, AeroConfigError
 from recipe.aero.core.curation import curate_batch
-from recipe.aero.core.curation_rules import (
-    GROUP_KINDS,
-    curation_rule_names,
-    get_curation_rule,
-    register_curation_rule,
-    unregister_curation_rule,
-)
+from recipe.aero.core.curation_rules import GROUP_KINDS, curation_rule_names, get_curation_rule, register_curation_rule
 
 FAST = settings(max_examples=60, deadline=None)
 EVERY_RULE = [(kind, name) for kind in GROUP_KINDS for name in curation_rule_names(kind)]
@@ -82,15 +77,21 @@ def test_every_registered_rule_keeps_whole_rows_within_what_was_generated_reprod
 
 
 @pytest.fixture
-def keep_one_correct_rule():
+def scratch_registry(monkeypatch):
+    """The registry as it is, copied, so rules registered by a test disappear with it."""
+    copy = {kind: dict(rules) for kind, rules in curation_rules._RULES.items()}
+    monkeypatch.setattr(curation_rules, "_RULES", copy)
+
+
+@pytest.fixture
+def keep_one_correct_rule(scratch_registry):
     """A high-success rule registered by this test alone: one correct rollout and every incorrect one."""
 
     @register_curation_rule("high_success", "one_correct")
     def one_correct(n_correct, n_generated, cfg):
         return np.minimum(n_correct, 1), n_generated - n_correct
 
-    yield "one_correct"
-    unregister_curation_rule("high_success", "one_correct")
+    return "one_correct"
 
 
 def test_a_rule_registered_in_a_test_takes_effect_in_curation(keep_one_correct_rule):
@@ -115,14 +116,11 @@ def test_duplicate_or_unknown_registrations_are_refused():
         register_curation_rule("medium_success", "x")
 
 
-def test_a_rule_asking_for_more_rollouts_than_generated_is_refused():
+def test_a_rule_asking_for_more_rollouts_than_generated_is_refused(scratch_registry):
     @register_curation_rule("degenerate", "too_many")
     def too_many(n_correct, n_generated, cfg):
         return n_generated + 1, n_generated - n_correct
 
-    try:
-        success, group_index, keys = _batch([[1, 1]])
-        with pytest.raises(ValueError, match="degenerate curation rule 'too_many'"):
-            curate_batch(success, group_index, keys, 0, AeroConfig(degenerate_curation="too_many"))
-    finally:
-        unregister_curation_rule("degenerate", "too_many")
+    success, group_index, keys = _batch([[1, 1]])
+    with pytest.raises(ValueError, match="degenerate curation rule 'too_many'"):
+        curate_batch(success, group_index, keys, 0, AeroConfig(degenerate_curation="too_many"))

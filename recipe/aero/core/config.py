@@ -54,7 +54,7 @@ def _refuse(key: str, value: Any, why: str, prefix: str = CONFIG_PREFIX) -> Aero
 
 
 class _FromMapping:
-    """``from_mapping`` / ``to_dict`` shared by the config dataclasses; ``PREFIX`` is where the block lives."""
+    """``from_mapping`` shared by the config dataclasses; ``PREFIX`` is where the block lives."""
 
     PREFIX = CONFIG_PREFIX
 
@@ -80,10 +80,6 @@ class _FromMapping:
                 raise _refuse(str(key), mapping[key], f"unknown key; known keys: {sorted(known)}", cls.PREFIX)
             values[key] = mapping[key]
         return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-python view, e.g. for logging the resolved config or saving it beside a checkpoint."""
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.curation_rules import get_curation_rule
-from recipe.aero.core.strata import STRATUM_NAMES, Stratum, stratify
+from recipe.aero.core.strata import Stratum, stratify
 
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
@@ -75,30 +75,6 @@ class CurationResult:
     n_generated: np.ndarray
     n_correct: np.ndarray
     n_kept: np.ndarray
-
-    @property
-    def n_dropped(self) -> np.ndarray:
-        """int64[G] rollouts curated out per group."""
-        return self.n_generated - self.n_kept
-
-    def counts_by_stratum(self) -> dict[str, dict[str, int]]:
-        """Per stratum name (``rescue``/``low``/``high``) and ``total``: prompts, degenerate prompts and
-        generated/kept/dropped rollouts, so the trainer can log generated = trained + dropped per stratum."""
-        counts = {}
-        for stratum, name in STRATUM_NAMES.items():
-            in_stratum = self.stratum == stratum
-            counts[name] = self._counts(in_stratum)
-        counts["total"] = self._counts(np.ones_like(self.degenerate))
-        return counts
-
-    def _counts(self, groups: np.ndarray) -> dict[str, int]:
-        return {
-            "prompts": int(groups.sum()),
-            "degenerate_prompts": int((groups & self.degenerate).sum()),
-            "generated": int(self.n_generated[groups].sum()),
-            "kept": int(self.n_kept[groups].sum()),
-            "dropped": int(self.n_dropped[groups].sum()),
-        }
 
 
 def curate_batch(
@@ -157,13 +133,6 @@ def curate_batch(
     keep = rank < np.where(success, keep_correct[group_index], keep_wrong[group_index])
     n_kept = np.bincount(group_index, weights=keep, minlength=num_groups).astype(np.int64)
     return CurationResult(keep, strata, degenerate, n_generated, n_correct, n_kept)
-
-
-def curate(
-    success: np.ndarray, group_ids: np.ndarray, step: int, prompt_keys: Sequence[str], cfg: AeroConfig
-) -> np.ndarray:
-    """Keep mask only; see :func:`curate_batch` for the arguments and the per-group information."""
-    return curate_batch(success, group_ids, prompt_keys, step, cfg).keep
 
 
 def _rule_quotas(

@@ -52,11 +52,6 @@ def register_curation_rule(kind: str, name: str) -> Callable[[CurationRule], Cur
     return register
 
 
-def unregister_curation_rule(kind: str, name: str) -> None:
-    """Removes a registered rule (for tests and plugins that register temporarily)."""
-    del _RULES[kind][name]
-
-
 def curation_rule_names(kind: str) -> tuple[str, ...]:
     """Names registered for ``kind``, in registration order: the allowed values of ``<kind>_curation``."""
     return tuple(_RULES[kind])

@@ -65,12 +65,6 @@ def stratify(n_correct: np.ndarray, n_total: np.ndarray, cfg: AeroConfig) -> np.
     return strata
 
 
-def is_degenerate(n_correct: np.ndarray, n_total: np.ndarray) -> np.ndarray:
-    """True where every rollout agrees (all correct or all wrong): GRPO's advantage would be zero there."""
-    correct, total = check_counts(n_correct, n_total, allow_empty=False)
-    return (correct == 0) | (correct == total)
-
-
 def rollout_success(scores: np.ndarray, cfg: AeroConfig, acc: np.ndarray | None = None) -> np.ndarray:
     """bool per rollout: ``acc`` (the ``success_key`` reward field) when the reward provides it, else the
     score, compared with ``success_threshold`` (0 works for 0/1 and -1/+1 rewards and for boolean acc)."""
