@@ -161,9 +161,8 @@ def _rule_quotas(
         correct, generated = n_correct[groups], n_generated[groups]
         wanted = get_curation_rule(kind, name)(correct, generated, cfg)
         wanted_correct, wanted_wrong = (np.broadcast_to(np.asarray(w, dtype=np.int64), correct.shape) for w in wanted)
-        if ((wanted_correct < 0) | (wanted_correct > correct) | (wanted_wrong < 0)).any() or (
-            wanted_wrong > generated - correct
-        ).any():
+        within = (0 <= wanted_correct) & (wanted_correct <= correct) & (0 <= wanted_wrong)
+        if not (within & (wanted_wrong <= generated - correct)).all():
             raise ValueError(
                 f"{kind} curation rule {name!r} must keep between 0 and the generated number of correct and "
                 "of incorrect rollouts per group"
