@@ -13,7 +13,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, TypeVar
 
 from recipe.aero.core.curation_rules import GROUP_KINDS, curation_rule_names
 
@@ -53,13 +53,16 @@ def _refuse(key: str, value: Any, why: str, prefix: str = CONFIG_PREFIX) -> Aero
     return AeroConfigError(f"{prefix}.{key}={value!r}: {why}")
 
 
+_Config = TypeVar("_Config", bound="_FromMapping")
+
+
 class _FromMapping:
     """``from_mapping`` shared by the config dataclasses; ``PREFIX`` is where the block lives."""
 
     PREFIX = CONFIG_PREFIX
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | Any | None) -> Self:
+    def from_mapping(cls: type[_Config], mapping: Mapping[str, Any] | Any | None) -> _Config:
         """Builds the config from its block (a dict, an OmegaConf DictConfig or None for all defaults).
 
         Duck-typed on ``keys()``/``__getitem__`` so this module needs no OmegaConf import; DictConfig
