@@ -3,13 +3,13 @@
 ``run_verl_cpu`` runs ``python -m <module> <overrides>`` in a subprocess (its own process group, so a
 timeout can stop the driver and the Ray processes it started), with the environment the CPU platform
 needs, verl's file logger writing JSONL into the run directory, and returns the per-step metrics parsed from
-that file. Overrides come from :mod:`aero_cpu.overrides` first, then ``trainer.default_local_dir``,
-then the caller's, so the caller's win.
+that file by the recipe's reader (:func:`recipe.aero.report.load_history`, the one JSONL parser). Overrides
+come from :mod:`aero_cpu.overrides` first, then ``trainer.default_local_dir``, then the caller's, so the
+caller's win.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aero_cpu.overrides import cpu_overrides, runtime_env_overrides
+from recipe.aero.report import History, load_history
 
 METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "log.txt"
@@ -37,7 +38,7 @@ class RunResult:
         wall_s: wall-clock seconds of the whole run (Ray start-up included).
         command: the argv that was run.
         run_dir: directory with ``log.txt``, ``metrics.jsonl`` and ``checkpoints/``.
-        metrics: one dict per JSONL line of verl's file logger: ``{"step": N, <metric>: value, ...}``.
+        history: verl's file-logger metrics per step, ``{step: {metric: value}}`` (lines of one step merged).
     """
 
     returncode: int
@@ -45,7 +46,7 @@ class RunResult:
     wall_s: float
     command: list[str]
     run_dir: Path
-    metrics: list[dict] = field(default_factory=list)
+    history: History = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -60,11 +61,8 @@ class RunResult:
         return self.run_dir / CHECKPOINT_DIR
 
     def steps(self) -> dict[int, dict]:
-        """Metrics merged per step (training and validation lines of the same step together)."""
-        merged: dict[int, dict] = {}
-        for line in self.metrics:
-            merged.setdefault(line["step"], {}).update(line)
-        return dict(sorted(merged.items()))
+        """Metrics per step in step order (training and validation lines of the same step together)."""
+        return dict(sorted(self.history.items()))
 
     def series(self, name: str) -> dict[int, float]:
         """``{step: value}`` for one metric, over the steps that logged it."""
@@ -77,25 +75,10 @@ class RunResult:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
-def read_jsonl_metrics(path: str | Path) -> list[dict]:
-    """Parses verl's ``FileLogger`` output (``{"step": N, "data": {...}}`` per line) into flat dicts.
-
-    Raises:
-        ValueError: naming the file and line of a malformed record.
-    """
+def read_run_history(path: str | Path) -> History:
+    """The run's metrics per step, or ``{}`` when verl never created the file (the driver failed before logging)."""
     path = Path(path)
-    if not path.exists():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            records.append({"step": int(record["step"]), **record["data"]})
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}:{number}: not a verl file-logger record ({error}): {line[:200]}") from error
-    return records
+    return load_history(path) if path.exists() else {}
 
 
 def cpu_env(extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -182,5 +165,5 @@ def run_verl_cpu(
         wall_s=time.monotonic() - start,
         command=command,
         run_dir=run_dir,
-        metrics=read_jsonl_metrics(run_dir / METRICS_FILE),
+        history=read_run_history(run_dir / METRICS_FILE),
     )

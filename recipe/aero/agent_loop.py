@@ -44,7 +44,7 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         prompt.pop("__do_sample__", None)
         n_generated = n_correct = 0
         status = "finished"
-        while (round_size := next_round_size(n_generated, n_correct, self.aero)) > 0:
+        while (round_size := next_round_size(n_correct, n_generated, self.aero)) > 0:
             sessions = [
                 asyncio.create_task(
                     self._run_agent_loop(

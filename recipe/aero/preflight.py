@@ -55,13 +55,17 @@ def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
 
 
 def _check_aero(cfg, errors: list[str]) -> None:
-    """``algorithm.aero`` must build an AeroConfig (unknown keys and bad ranges refused by the core)."""
-    from recipe.aero.core.config import AeroConfig, AeroConfigError
+    """``algorithm.aero`` and ``trainer.v1.aero`` must build their configs (unknown keys and bad ranges refused)."""
+    from recipe.aero.core.config import AeroConfig, AeroConfigError, AeroTrainerConfig
 
-    try:
-        AeroConfig.from_mapping(cfg.algorithm.get("aero"))
-    except AeroConfigError as error:
-        errors.append(str(error))
+    for config_class, block in (
+        (AeroConfig, cfg.algorithm.get("aero")),
+        (AeroTrainerConfig, cfg.trainer.v1.get("aero")),
+    ):
+        try:
+            config_class.from_mapping(block)
+        except AeroConfigError as error:
+            errors.append(str(error))
 
 
 def _check_dynamic_bsz(cfg, errors: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Start-up check of the stable prompt ids that key AERO's posterior store (spec section 5).
+"""Start-up check of the stable prompt ids that key AERO's posterior store (DESIGN.md §2.6, §5).
 
 The posterior is keyed by ``(data_source, extra_info.index)``. verl's dataset silently uses index 0 when
 ``extra_info.index`` is missing, so two prompts would share one posterior; this check refuses such data before

@@ -123,7 +123,7 @@ def validation_at(metrics: dict[str, object], k: int) -> dict[str, dict[str, flo
     """Per data source ``{"avg", "pass", "avg_source"}`` from one step's metrics.
 
     Avg@k comes from ``aero_val/{ds}/avg@k`` or, failing that, verl's ``val-core/{ds}/acc/mean@k``; Pass@k only
-    from ``aero_val/{ds}/pass@k`` (verl's ``best@k`` is a biased bootstrap, spec section 4).
+    from ``aero_val/{ds}/pass@k`` (verl's ``best@k`` is a biased bootstrap, DESIGN.md §4).
     """
     result: dict[str, dict[str, float | None]] = {}
     for key, value in metrics.items():

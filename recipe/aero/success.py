@@ -1,4 +1,4 @@
-"""Success of one scored rollout, read from what verl's reward loop returns (spec section 2: success alone
+"""Success of one scored rollout, read from what verl's reward loop returns (DESIGN.md §2.0: success alone
 decides strata, rescue and degeneracy)."""
 
 from __future__ import annotations

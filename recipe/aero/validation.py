@@ -1,4 +1,4 @@
-"""Unbiased ``pass@k`` and ``avg@k`` per validation data source (spec section 4).
+"""Unbiased ``pass@k`` and ``avg@k`` per validation data source (DESIGN.md §4).
 
 verl 0.9.1's ``best@k/mean`` bootstraps with replacement and under-estimates Pass@k (one correct of eight scores
 about 0.66), so the recipe logs its own: per problem, ``pass@k = 1 - C(n-c, k) / C(n, k)`` and ``avg@n = c / n``,
@@ -33,9 +33,9 @@ def pass_at_k_metrics(data_sources: Sequence[str], sample_uids: Sequence[str], c
         in_source = sources == source
         _, problem, n = np.unique(uids[in_source], return_inverse=True, return_counts=True)
         c = np.bincount(problem, weights=hits[in_source], minlength=len(n)).astype(np.int64)
-        metrics[f"aero_val/{source}/avg@{int(n.max())}"] = float(avg_at_k(n, c).mean())
+        metrics[f"aero_val/{source}/avg@{int(n.max())}"] = float(avg_at_k(c, n).mean())
         for k in _k_values(int(n.min())):
-            metrics[f"aero_val/{source}/pass@{k}"] = float(pass_at_k(n, c, k).mean())
+            metrics[f"aero_val/{source}/pass@{k}"] = float(pass_at_k(c, n, k).mean())
     return metrics
 
 

@@ -7,18 +7,20 @@ import json
 import pytest
 from hydra import compose, initialize_config_module
 
-from aero_cpu.launcher import read_jsonl_metrics
+from aero_cpu.launcher import read_run_history
 from aero_cpu.overrides import cpu_overrides, runtime_env_overrides, tiny_run_overrides
 from aero_cpu.tiny_assets import SPEC_FILE, TinyAssetSpec, build_all
 
 
-def test_read_jsonl_metrics_flattens_verl_records_and_names_bad_lines(tmp_path):
+def test_run_history_is_read_by_the_recipe_parser_and_names_bad_lines(tmp_path):
     path = tmp_path / "m.jsonl"
-    path.write_text(json.dumps({"step": 1, "data": {"a": 1.5}}) + "\n\n" + json.dumps({"step": 2, "data": {}}) + "\n")
-    assert read_jsonl_metrics(path) == [{"step": 1, "a": 1.5}, {"step": 2}]
-    path.write_text(json.dumps({"step": 1, "data": {}}) + "\n{not json\n")
+    assert read_run_history(path) == {}  # the driver failed before verl opened its logger
+    lines = [{"step": 1, "data": {"a": 1.5}}, {"step": 2, "data": {}}, {"step": 1, "data": {"val": 2}}]
+    path.write_text("\n\n".join(json.dumps(line) for line in lines) + "\n")
+    assert read_run_history(path) == {1: {"a": 1.5, "val": 2}, 2: {}}
+    path.write_text(json.dumps({"step": 1, "data": {}}) + "\n{not json\n" + json.dumps({"step": 2, "data": {}}))
     with pytest.raises(ValueError, match=r"m\.jsonl:2"):
-        read_jsonl_metrics(path)
+        read_run_history(path)
 
 
 def test_overrides_compose_with_verl_ppo_config_and_keep_env_values_strings(tiny_assets):

@@ -108,6 +108,19 @@ def test_invalid_aero_key_is_named(aero_fsdp):
     assert any("algorithm.aero.reject_ratio" in e for e in errors)
 
 
+@pytest.mark.parametrize(
+    ("updates", "named"),
+    [
+        ({"trainer__v1__aero__poll_interval_s": 0.0}, "trainer.v1.aero.poll_interval_s=0.0"),
+        ({"trainer__v1__aero__group_log_path": ""}, "trainer.v1.aero.group_log_path=''"),
+        ({"trainer__v1__aero__poll_interval": 0.1}, "trainer.v1.aero.poll_interval=0.1: unknown key"),
+    ],
+)
+def test_invalid_trainer_key_is_named(aero_fsdp, updates, named):
+    errors = _errors(_with(aero_fsdp, **updates))
+    assert any(e.startswith(named) for e in errors), errors
+
+
 def test_reward_path_and_name_checked(aero_fsdp):
     errors = _errors(_with(aero_fsdp, reward__custom_reward_function__path="pkg://recipe.aero.reward.no_such"))
     assert any("reward.custom_reward_function.path=pkg://recipe.aero.reward.no_such" in e for e in errors)

@@ -15,7 +15,9 @@ SPEC_DEFAULTS = {
     "low_success_threshold": 0.5,
     "reject_ratio": 1.0,
     "min_incorrect_kept": 1,
+    "low_success_curation": "rejection",
     "high_success_curation": "none",
+    "degenerate_curation": "subsample",
     "prior_alpha": 1.0,
     "prior_beta": 1.0,
     "posterior_decay": 0.5,
@@ -30,7 +32,7 @@ SPEC_DEFAULTS = {
 
 
 def test_defaults_are_the_spec_table():
-    assert AeroConfig().to_dict() == SPEC_DEFAULTS
+    assert dataclasses.asdict(AeroConfig()) == SPEC_DEFAULTS
 
 
 def test_from_mapping_accepts_none_dict_and_dictconfig():
@@ -69,6 +71,8 @@ INVALID = [
     ({"prior_beta": -2.0}, "prior_beta"),
     ({"epsilon": 0.0}, "epsilon"),
     ({"high_success_curation": "drop"}, "high_success_curation"),
+    ({"low_success_curation": "mirror"}, "low_success_curation"),  # registered for another kind only
+    ({"degenerate_curation": "drop"}, "degenerate_curation"),
     ({"posterior_scope": "mixed"}, "posterior_scope"),
     ({"advantage_stats": "all"}, "advantage_stats"),
     ({"n_explore": "4"}, "n_explore"),

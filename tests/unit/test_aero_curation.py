@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recipe.aero.core.config import AeroConfig
-from recipe.aero.core.curation import curate, curate_batch, kept_share_quota, stable_key_hash
+from recipe.aero.core.curation import curate_batch, stable_key_hash
+from recipe.aero.core.curation_rules import kept_share_quota
 from recipe.aero.core.groups import group_by
-from recipe.aero.core.strata import Stratum
+from recipe.aero.core.strata import STRATUM_NAMES, Stratum
 
 FAST = settings(max_examples=80, deadline=None)
 
@@ -23,6 +24,23 @@ def _batch(groups):
     success = np.array([s for group in groups for s in group], dtype=bool)
     group_index = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
     return success, group_index, [f"math/{i}" for i in range(len(groups))]
+
+
+def counts_by_stratum(result):
+    """Per stratum name and ``total``: prompts, degenerate prompts, generated/kept/dropped rollouts."""
+    selections = {name: result.stratum == stratum for stratum, name in STRATUM_NAMES.items()}
+    selections["total"] = np.ones_like(result.degenerate)
+    counts = {}
+    for name, groups in selections.items():
+        generated, kept = int(result.n_generated[groups].sum()), int(result.n_kept[groups].sum())
+        counts[name] = {
+            "prompts": int(groups.sum()),
+            "degenerate_prompts": int((groups & result.degenerate).sum()),
+            "generated": generated,
+            "kept": kept,
+            "dropped": generated - kept,
+        }
+    return counts
 
 
 def test_low_success_group_keeps_all_correct_and_balanced_incorrect():
@@ -57,7 +75,7 @@ def test_no_curation_keeps_all_with_the_same_accounting():
     success, group_index, keys = _batch([[1, 0, 0, 0], [1] * 4, [0] * 8])
     result = curate_batch(success, group_index, keys, 3, AeroConfig(), apply_curation=False)
     assert result.keep.all()
-    counts = result.counts_by_stratum()
+    counts = counts_by_stratum(result)
     assert counts["rescue"] == {"prompts": 1, "degenerate_prompts": 1, "generated": 8, "kept": 8, "dropped": 0}
     assert counts["total"]["generated"] == 16
 
@@ -81,20 +99,21 @@ def test_picks_are_uniform_over_steps():
     success, group_index, keys = _batch([[1, 0, 0, 0, 0]])  # keep 1 of 4 incorrect
     picks = np.zeros(len(success))
     for step in range(2000):
-        picks += curate(success, group_index, step, keys, AeroConfig())
+        picks += curate_batch(success, group_index, keys, step, AeroConfig()).keep
     shares = picks[1:] / 2000
     assert np.allclose(shares, 0.25, atol=0.04), shares
 
 
 def test_stable_hash_and_picks_do_not_depend_on_the_process():
     success, group_index, keys = _batch([[1, 0, 0, 0, 0, 0, 0, 0]] * 20)
-    here = curate(success, group_index, 7, keys, AeroConfig(seed=3)).tolist()
+    here = curate_batch(success, group_index, keys, 7, AeroConfig(seed=3)).keep.tolist()
     code = (
         "import json, numpy as np\n"
         "from recipe.aero.core.config import AeroConfig\n"
-        "from recipe.aero.core.curation import curate, stable_key_hash\n"
+        "from recipe.aero.core.curation import curate_batch, stable_key_hash\n"
         f"s = np.array({success.astype(int).tolist()}, bool); g = np.array({group_index.tolist()})\n"
-        f"print(json.dumps([curate(s, g, 7, {keys!r}, AeroConfig(seed=3)).tolist(), stable_key_hash('math/1')]))\n"
+        f"print(json.dumps([curate_batch(s, g, {keys!r}, 7, AeroConfig(seed=3)).keep.tolist(), "
+        "stable_key_hash('math/1')]))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -141,9 +160,8 @@ def test_curation_properties(case):
             assert kept_wrong == n - c
             assert kept_correct == min(c, max(cfg.min_incorrect_kept, int(np.floor(cfg.reject_ratio * (n - c) + 0.5))))
     # Accounting: generated = kept + dropped, per group, per stratum and in total.
-    assert (result.n_generated == result.n_kept + result.n_dropped).all()
-    assert result.n_kept.sum() == result.keep.sum()
-    counts = result.counts_by_stratum()
+    assert (result.n_kept == np.bincount(group_index, weights=result.keep, minlength=len(groups))).all()
+    counts = counts_by_stratum(result)
     for entry in counts.values():
         assert entry["generated"] == entry["kept"] + entry["dropped"]
     assert sum(counts[name]["generated"] for name in ("rescue", "low", "high")) == len(success)

@@ -17,19 +17,19 @@ def test_pass_at_k_matches_exact_binomials(problems, k):
     n = np.array([max(total, k) for total, _ in problems])
     c = np.array([min(correct, total) for (_, correct), total in zip(problems, n, strict=True)])
     expected = [1 - comb(int(ni - ci), k) / comb(int(ni), k) for ni, ci in zip(n, c, strict=True)]
-    assert pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
+    assert pass_at_k(c, n, k) == pytest.approx(expected, abs=1e-12)
 
 
 def test_pass_at_k_known_values_and_errors():
-    assert pass_at_k(8, 1, 8) == 1.0  # one correct of 8 is a pass@8 (verl's best@8 says ~0.66)
-    assert pass_at_k(8, 0, 8) == 0.0
-    assert pass_at_k(8, 2, 1) == pytest.approx(0.25)
-    assert avg_at_k(np.array([8, 8]), np.array([2, 8])).tolist() == [0.25, 1.0]
-    assert pass_at_k(1000, 3, 10) == pytest.approx(1 - comb(997, 10) / comb(1000, 10))
+    assert pass_at_k(1, 8, 8) == 1.0  # one correct of 8 is a pass@8 (verl's best@8 says ~0.66)
+    assert pass_at_k(0, 8, 8) == 0.0
+    assert pass_at_k(2, 8, 1) == pytest.approx(0.25)
+    assert avg_at_k(np.array([2, 8]), np.array([8, 8])).tolist() == [0.25, 1.0]
+    assert pass_at_k(3, 1000, 10) == pytest.approx(1 - comb(997, 10) / comb(1000, 10))
     with pytest.raises(ValueError, match="at least 9 samples"):
-        pass_at_k(8, 1, 9)
+        pass_at_k(1, 8, 9)
     with pytest.raises(ValueError, match="k must be >= 1"):
-        pass_at_k(8, 1, 0)
+        pass_at_k(1, 8, 0)
 
 
 def test_step_flops():

@@ -34,13 +34,13 @@ def test_decay_forgets_towards_the_prior():
     assert never_forget.update(["q"], [0], [4])[0] == pytest.approx(5 / 10)
 
 
-def test_mean_of_unknown_key_is_the_prior_and_known_keys_unchanged():
+def test_a_new_key_starts_from_the_prior_and_other_keys_are_unchanged():
     store = PosteriorStore(2.0, 6.0, decay=0.5)
-    store.update(["a"], [3], [4])
-    means = store.mean(["zzz", "a"])
-    assert means[0] == pytest.approx(0.25)
-    assert means[1] == pytest.approx(5 / 12)  # alpha 2 + 3, beta 6 + 1
-    assert len(store) == 1 and "zzz" not in store
+    assert store.update(["a"], [3], [4])[0] == pytest.approx(5 / 12)  # alpha 2 + 3, beta 6 + 1
+    assert store.update(["zzz"], [0], [0])[0] == pytest.approx(0.25)  # no counts yet: the prior mean
+    state = store.state_dict()
+    assert len(store) == 2 and state["keys"] == ["a", "zzz"]
+    assert (state["alpha"], state["beta"]) == ([5.0, 2.0], [7.0, 6.0])
 
 
 def test_duplicate_keys_and_bad_state_are_refused():
@@ -80,7 +80,6 @@ def test_state_dict_round_trips_exactly(steps, decay):
     restored.load_state_dict(state)
     assert restored.state_dict() == store.state_dict()
     keys = state["keys"]
-    assert np.array_equal(restored.mean(keys), store.mean(keys))
     # Both continue identically after the resume.
     assert np.array_equal(
         restored.update(keys, np.zeros(len(keys)), np.ones(len(keys))),

@@ -1,4 +1,4 @@
-"""Per-rollout scalar advantages for ragged groups (spec section 2, steps 6-7), vectorised with bincount.
+"""Per-rollout scalar advantages for ragged groups (DESIGN.md §2.6-2.7), vectorised with bincount.
 
 Mixed groups get GRPO's (score - mean) / (std + eps) exactly as verl's ``compute_grpo_outcome_advantage``
 computes it (unbiased std; a group with a single rollout uses mean 0 and std 1), over the kept or the
@@ -77,7 +77,7 @@ def aero_advantages(
 
     Notes:
         ``posterior_scope: all`` (ablation) replaces the empirical mean by p in mixed groups too; it then
-        works on success r in {0, 1} rather than the raw score (DECIDED: p is a success rate, so r - p is
+        works on success r in {0, 1} rather than the raw score (DESIGN.md §2.6: p is a success rate, so r - p is
         only meaningful for r in {0, 1}; for 0/1 scores the two readings coincide): (r - p) / (std_r + eps).
     """
     success = np.asarray(success, dtype=bool)

@@ -1,4 +1,4 @@
-"""Training-compute estimates in FLOPs (spec section 4), the basis of the "less total compute" comparison.
+"""Training-compute estimates in FLOPs (DESIGN.md §4), the basis of the "less total compute" comparison.
 
 The standard dense-transformer approximation: a forward pass costs about 2 x params FLOPs per token and a
 forward + backward pass about 6 x params per token. Attention's sequence-length term is ignored, as in the
@@ -51,7 +51,7 @@ def update_flops(params: int, prompt_tokens: int, response_tokens: int, *, ppo_e
 
 @dataclasses.dataclass(frozen=True)
 class StepFlops:
-    """One step's compute; ``total`` is the spec's "total training compute"."""
+    """One step's compute; ``total`` is "total training compute" (DESIGN.md §4)."""
 
     gen: float
     logprob: float

@@ -1,8 +1,10 @@
-"""AERO's knobs (spec section 3) as one validated, immutable object.
+"""AERO's knobs (DESIGN.md §3) as validated, immutable objects.
 
-Every knob lives under ``algorithm.aero`` in the Hydra config. The dataclass is the single place that knows
-the defaults and the valid ranges, so a bad value is refused at start-up (before Ray, models or data are
-touched) with a message that names the offending ``algorithm.aero.<key>`` and its value.
+The algorithm's knobs live under ``algorithm.aero`` (:class:`AeroConfig`), the trainer's under ``trainer.v1.aero``
+(:class:`AeroTrainerConfig`). These dataclasses are the single source of the defaults and the valid ranges
+(``aero_trainer.yaml`` and the README tables are checked against them by ``tests/unit/test_aero_config_sources.py``),
+so a bad value is refused at start-up (before Ray, models or data are touched) with a message that names the
+offending key and its value.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+from recipe.aero.core.curation_rules import GROUP_KINDS, curation_rule_names
 
 CONFIG_PREFIX = "algorithm.aero"
+TRAINER_CONFIG_PREFIX = "trainer.v1.aero"
 
-HIGH_SUCCESS_CURATIONS = ("none", "mirror")
 POSTERIOR_SCOPES = ("degenerate", "all")
 ADVANTAGE_STATS = ("kept", "generated")
 
@@ -30,20 +34,60 @@ _FLOAT_KEYS = (
     "success_threshold",
     "epsilon",
 )
-_STR_KEYS = ("high_success_curation", "posterior_scope", "advantage_stats", "success_key")
+_STR_KEYS = (
+    "low_success_curation",
+    "high_success_curation",
+    "degenerate_curation",
+    "posterior_scope",
+    "advantage_stats",
+    "success_key",
+)
 
 
 class AeroConfigError(ValueError):
-    """An ``algorithm.aero`` value is missing its type, out of range, or inconsistent with another key."""
+    """An ``algorithm.aero`` or ``trainer.v1.aero`` value has the wrong type, is out of range, or is inconsistent
+    with another key."""
 
 
-def _refuse(key: str, value: Any, why: str) -> AeroConfigError:
-    return AeroConfigError(f"{CONFIG_PREFIX}.{key}={value!r}: {why}")
+def _refuse(key: str, value: Any, why: str, prefix: str = CONFIG_PREFIX) -> AeroConfigError:
+    return AeroConfigError(f"{prefix}.{key}={value!r}: {why}")
+
+
+_Config = TypeVar("_Config", bound="_FromMapping")
+
+
+class _FromMapping:
+    """``from_mapping`` shared by the config dataclasses; ``PREFIX`` is where the block lives."""
+
+    PREFIX = CONFIG_PREFIX
+
+    @classmethod
+    def from_mapping(cls: type[_Config], mapping: Mapping[str, Any] | Any | None) -> _Config:
+        """Builds the config from its block (a dict, an OmegaConf DictConfig or None for all defaults).
+
+        Duck-typed on ``keys()``/``__getitem__`` so this module needs no OmegaConf import; DictConfig
+        interpolations are resolved by its ``__getitem__``.
+
+        Raises:
+            AeroConfigError: for an unknown key (a typo would otherwise silently keep the default) or any
+                invalid value; the message names ``<PREFIX>.<key>`` and the value.
+        """
+        if mapping is None:
+            return cls()
+        if not hasattr(mapping, "keys") or not hasattr(mapping, "__getitem__"):
+            raise AeroConfigError(f"{cls.PREFIX} must be a mapping, got {type(mapping).__name__}: {mapping!r}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        values = {}
+        for key in mapping.keys():
+            if key not in known:
+                raise _refuse(str(key), mapping[key], f"unknown key; known keys: {sorted(known)}", cls.PREFIX)
+            values[key] = mapping[key]
+        return cls(**values)
 
 
 @dataclasses.dataclass(frozen=True)
-class AeroConfig:
-    """Validated AERO hyper-parameters; field names and defaults are spec section 3 verbatim.
+class AeroConfig(_FromMapping):
+    """Validated AERO hyper-parameters; field names and defaults are DESIGN.md §3 (the paper-reading contract).
 
     Attributes:
         n_explore: Stage I rollouts per prompt.
@@ -53,7 +97,11 @@ class AeroConfig:
         low_success_threshold: Boundary between the low- and high-success strata.
         reject_ratio: k in m = k * c (incorrect rollouts kept per correct one in a low-success group).
         min_incorrect_kept: Floor on m.
-        high_success_curation: ``none`` keeps mixed high-success groups; ``mirror`` swaps correct/incorrect roles.
+        low_success_curation: Registered rule for mixed low-success groups; ``rejection`` keeps every correct
+            rollout and a balanced random share of the incorrect ones.
+        high_success_curation: Registered rule for mixed high-success groups; ``none`` keeps them whole,
+            ``mirror`` curates them with correct/incorrect roles swapped.
+        degenerate_curation: Registered rule for degenerate groups; ``subsample`` keeps ``degenerate_keep``.
         prior_alpha: Beta prior pseudo-successes.
         prior_beta: Beta prior pseudo-failures.
         posterior_decay: Forgetting factor of past steps' counts, in [0, 1].
@@ -73,7 +121,9 @@ class AeroConfig:
     low_success_threshold: float = 0.5
     reject_ratio: float = 1.0
     min_incorrect_kept: int = 1
+    low_success_curation: str = "rejection"
     high_success_curation: str = "none"
+    degenerate_curation: str = "subsample"
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
     posterior_decay: float = 0.5
@@ -126,8 +176,11 @@ class AeroConfig:
         for key in ("reject_ratio", "prior_alpha", "prior_beta", "epsilon"):
             if getattr(self, key) <= 0.0:
                 raise _refuse(key, getattr(self, key), "must be > 0")
+        for kind in GROUP_KINDS:  # allowed values are the rules registered at validation time
+            key, registered = f"{kind}_curation", list(curation_rule_names(kind))
+            if getattr(self, key) not in registered:
+                raise _refuse(key, getattr(self, key), f"must be a registered {kind} rule, one of {registered}")
         for key, allowed in (
-            ("high_success_curation", HIGH_SUCCESS_CURATIONS),
             ("posterior_scope", POSTERIOR_SCOPES),
             ("advantage_stats", ADVANTAGE_STATS),
         ):
@@ -136,29 +189,27 @@ class AeroConfig:
         if not self.success_key:
             raise _refuse("success_key", self.success_key, "must be a non-empty string")
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | Any | None) -> AeroConfig:
-        """Builds the config from ``algorithm.aero`` (a dict, an OmegaConf DictConfig or None for all defaults).
 
-        Duck-typed on ``keys()``/``__getitem__`` so this module needs no OmegaConf import; DictConfig
-        interpolations are resolved by its ``__getitem__``.
+@dataclasses.dataclass(frozen=True)
+class AeroTrainerConfig(_FromMapping):
+    """Validated settings of the AERO trainer, under ``trainer.v1.aero`` (the block verl looks up by trainer_mode).
 
-        Raises:
-            AeroConfigError: for an unknown key (a typo would otherwise silently keep the default) or any
-                invalid value; the message names ``algorithm.aero.<key>`` and the value.
-        """
-        if mapping is None:
-            return cls()
-        if not hasattr(mapping, "keys") or not hasattr(mapping, "__getitem__"):
-            raise AeroConfigError(f"{CONFIG_PREFIX} must be a mapping, got {type(mapping).__name__}: {mapping!r}")
-        known = {field.name for field in dataclasses.fields(cls)}
-        values = {}
-        for key in mapping.keys():
-            if key not in known:
-                raise _refuse(str(key), mapping[key], f"unknown key; known keys: {sorted(known)}")
-            values[key] = mapping[key]
-        return cls(**values)
+    Attributes:
+        poll_interval_s: Replay-buffer poll interval in seconds for training batches (verl's built-in sampler
+            polls every 2 s, a floor on every step); validation batches are polled no faster than verl's 2 s.
+        group_log_path: Optional JSONL file that gets one line per prompt group per step (counts, stratum,
+            which sessions succeeded and which were kept); None writes nothing.
+    """
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-python view, e.g. for logging the resolved config or saving it beside a checkpoint."""
-        return dataclasses.asdict(self)
+    PREFIX = TRAINER_CONFIG_PREFIX
+
+    poll_interval_s: float = 0.05
+    group_log_path: str | None = None
+
+    def __post_init__(self) -> None:
+        value = self.poll_interval_s
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+            raise _refuse("poll_interval_s", value, "must be a finite number > 0", self.PREFIX)
+        object.__setattr__(self, "poll_interval_s", float(value))
+        if self.group_log_path is not None and (not isinstance(self.group_log_path, str) or not self.group_log_path):
+            raise _refuse("group_log_path", self.group_log_path, "must be null or a non-empty path", self.PREFIX)

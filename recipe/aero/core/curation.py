@@ -1,8 +1,8 @@
-"""Batch curation (spec section 2, steps 4-6): which generated rollouts are trained on.
+"""Batch curation (DESIGN.md §2.4): which generated rollouts are trained on.
 
-Low-success groups keep every correct rollout and a balanced random share of the incorrect ones (rejection
-sampling); high-success groups are kept (``none``) or curated with the roles swapped (``mirror``); degenerate
-groups keep ``degenerate_keep`` random rollouts for the posterior advantage. The random picks are
+Each group is low-success, high-success or degenerate; the registered rule named by the config for that kind
+(:mod:`recipe.aero.core.curation_rules`: ``rejection`` for low success, ``none``/``mirror`` for high success,
+``subsample`` for degenerate groups) says how many correct and incorrect rollouts it keeps. The random picks are
 reproducible across processes and runs: each rollout gets a pseudo-random key from splitmix64 over
 (seed, step, blake2b(prompt id), rollout id), and a group keeps its lowest-keyed candidates. That is a
 uniformly random subset, computed for the whole batch with one lexsort instead of one generator per group.
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from recipe.aero.core.config import AeroConfig
-from recipe.aero.core.strata import STRATUM_NAMES, Stratum, stratify
+from recipe.aero.core.curation_rules import get_curation_rule
+from recipe.aero.core.strata import Stratum, stratify
 
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
@@ -55,20 +56,6 @@ def positions_within_groups(group_index: np.ndarray, num_groups: int) -> np.ndar
     return positions
 
 
-def _round_half_up(values: np.ndarray) -> np.ndarray:
-    return np.floor(values + 0.5).astype(np.int64)
-
-
-def kept_share_quota(n_always: np.ndarray, n_candidates: np.ndarray, cfg: AeroConfig) -> np.ndarray:
-    """m = min(candidates, max(min_incorrect_kept, round_half_up(reject_ratio * always_kept))), spec step 4.
-
-    ``always_kept`` is c for a low-success group (candidates are the incorrect rollouts) and n - c for a
-    ``mirror``-curated high-success group. Rounding is half-up (2.5 -> 3), not Python's half-to-even.
-    """
-    wanted = np.maximum(cfg.min_incorrect_kept, _round_half_up(cfg.reject_ratio * np.asarray(n_always)))
-    return np.minimum(np.asarray(n_candidates, dtype=np.int64), wanted)
-
-
 @dataclasses.dataclass(frozen=True)
 class CurationResult:
     """What curation decided for one batch; per-rollout arrays have length R, per-group ones length G.
@@ -88,30 +75,6 @@ class CurationResult:
     n_generated: np.ndarray
     n_correct: np.ndarray
     n_kept: np.ndarray
-
-    @property
-    def n_dropped(self) -> np.ndarray:
-        """int64[G] rollouts curated out per group."""
-        return self.n_generated - self.n_kept
-
-    def counts_by_stratum(self) -> dict[str, dict[str, int]]:
-        """Per stratum name (``rescue``/``low``/``high``) and ``total``: prompts, degenerate prompts and
-        generated/kept/dropped rollouts, so the trainer can log generated = trained + dropped per stratum."""
-        counts = {}
-        for stratum, name in STRATUM_NAMES.items():
-            in_stratum = self.stratum == stratum
-            counts[name] = self._counts(in_stratum)
-        counts["total"] = self._counts(np.ones_like(self.degenerate))
-        return counts
-
-    def _counts(self, groups: np.ndarray) -> dict[str, int]:
-        return {
-            "prompts": int(groups.sum()),
-            "degenerate_prompts": int((groups & self.degenerate).sum()),
-            "generated": int(self.n_generated[groups].sum()),
-            "kept": int(self.n_kept[groups].sum()),
-            "dropped": int(self.n_dropped[groups].sum()),
-        }
 
 
 def curate_batch(
@@ -156,40 +119,56 @@ def curate_batch(
         keep = np.ones(len(success), dtype=bool)
         return CurationResult(keep, strata, degenerate, n_generated, n_correct, n_generated.copy())
 
-    # Per group: which rollouts are always kept, which are candidates for a random pick, and how many to pick.
-    # Mixed groups of the rescue stratum (possible only with rescue_threshold > 0, when rescue ran out of
-    # budget) are curated like low-success ones (DECIDED: the spec's step 4 covers every u below the boundary).
-    n_wrong = n_generated - n_correct
-    low_like = ~degenerate & (strata != Stratum.HIGH)
-    mirrored = ~degenerate & (strata == Stratum.HIGH) & (cfg.high_success_curation == "mirror")
-    quota = np.zeros(num_groups, dtype=np.int64)
-    quota[low_like] = kept_share_quota(n_correct[low_like], n_wrong[low_like], cfg)
-    quota[mirrored] = kept_share_quota(n_wrong[mirrored], n_correct[mirrored], cfg)
-    quota[degenerate] = np.minimum(n_generated[degenerate], cfg.degenerate_keep)
-
-    row_low, row_mirror, row_degenerate = low_like[group_index], mirrored[group_index], degenerate[group_index]
-    always = (row_low & success) | (row_mirror & ~success) | ~(row_low | row_mirror | row_degenerate)
-    candidate = (row_low & ~success) | (row_mirror & success) | row_degenerate
-
+    keep_correct, keep_wrong = _rule_quotas(n_correct, n_generated, strata, degenerate, cfg)
     if rollout_ids is None:
         rollout_ids = positions_within_groups(group_index, num_groups)
     random_keys = rollout_random_keys(group_index, np.asarray(rollout_ids), prompt_keys, step, cfg.seed)
-    # Sort by group, then candidates first, then random key: a candidate's rank within its group is then
-    # its rank among the group's candidates, and the lowest `quota` ranks are a uniform random subset.
-    order = np.lexsort((random_keys, ~candidate, group_index))
-    starts = np.concatenate(([0], np.cumsum(n_generated)[:-1]))
+    # Rank each rollout among the rollouts of its group with the same outcome, by random key: the lowest
+    # `keep_correct` (`keep_wrong`) ranks are a uniform random subset of the group's correct (incorrect) ones.
+    cell = 2 * group_index + success
+    order = np.lexsort((random_keys, cell))
+    starts = np.concatenate(([0], np.cumsum(np.bincount(cell, minlength=2 * num_groups))[:-1]))
     rank = np.empty(len(success), dtype=np.int64)
-    rank[order] = np.arange(len(success)) - starts[group_index[order]]
-    keep = always | (candidate & (rank < quota[group_index]))
+    rank[order] = np.arange(len(success)) - starts[cell[order]]
+    keep = rank < np.where(success, keep_correct[group_index], keep_wrong[group_index])
     n_kept = np.bincount(group_index, weights=keep, minlength=num_groups).astype(np.int64)
     return CurationResult(keep, strata, degenerate, n_generated, n_correct, n_kept)
 
 
-def curate(
-    success: np.ndarray, group_ids: np.ndarray, step: int, prompt_keys: Sequence[str], cfg: AeroConfig
-) -> np.ndarray:
-    """Keep mask only; see :func:`curate_batch` for the arguments and the per-group information."""
-    return curate_batch(success, group_ids, prompt_keys, step, cfg).keep
+def _rule_quotas(
+    n_correct: np.ndarray, n_generated: np.ndarray, strata: np.ndarray, degenerate: np.ndarray, cfg: AeroConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Correct and incorrect rollouts kept per group, from the rule the config names for each group's kind.
+
+    Mixed groups of the rescue stratum (possible only with rescue_threshold > 0, when rescue ran out of budget)
+    are curated like low-success ones (DESIGN.md §2.4).
+
+    Raises:
+        ValueError: if a rule returns a count that is negative or above what the group generated.
+    """
+    high = strata == Stratum.HIGH
+    kinds = {
+        "low_success": ~degenerate & ~high,
+        "high_success": ~degenerate & high,
+        "degenerate": degenerate,
+    }
+    keep_correct = np.zeros(len(n_correct), dtype=np.int64)
+    keep_wrong = np.zeros(len(n_correct), dtype=np.int64)
+    for kind, groups in kinds.items():
+        if not groups.any():
+            continue
+        name = getattr(cfg, f"{kind}_curation")
+        correct, generated = n_correct[groups], n_generated[groups]
+        wanted = get_curation_rule(kind, name)(correct, generated, cfg)
+        wanted_correct, wanted_wrong = (np.broadcast_to(np.asarray(w, dtype=np.int64), correct.shape) for w in wanted)
+        within = (0 <= wanted_correct) & (wanted_correct <= correct) & (0 <= wanted_wrong)
+        if not (within & (wanted_wrong <= generated - correct)).all():
+            raise ValueError(
+                f"{kind} curation rule {name!r} must keep between 0 and the generated number of correct and "
+                "of incorrect rollouts per group"
+            )
+        keep_correct[groups], keep_wrong[groups] = wanted_correct, wanted_wrong
+    return keep_correct, keep_wrong
 
 
 def _check_layout(success: np.ndarray, group_index: np.ndarray, num_groups: int, step: int) -> None:

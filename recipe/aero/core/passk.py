@@ -1,4 +1,4 @@
-"""Unbiased pass@k and avg@k for validation (spec section 4).
+"""Unbiased pass@k and avg@k for validation (DESIGN.md §4).
 
 verl 0.9.1's ``best@k/mean`` is a bootstrap with replacement and under-estimates pass@k, so the recipe
 computes the unbiased estimator 1 - C(n - c, k) / C(n, k) itself (Chen et al. 2021), in the product form
@@ -12,12 +12,12 @@ import numpy as np
 from recipe.aero.core.strata import check_counts
 
 
-def pass_at_k(n: np.ndarray | int, c: np.ndarray | int, k: int) -> np.ndarray:
+def pass_at_k(n_correct: np.ndarray | int, n_total: np.ndarray | int, k: int) -> np.ndarray:
     """Unbiased pass@k per problem, vectorised over problems.
 
     Args:
-        n: Samples per problem (>= k).
-        c: Correct samples per problem.
+        n_correct: Correct samples per problem (counts are correct first, then total: DESIGN.md §6).
+        n_total: Samples per problem (>= k).
         k: The k of pass@k (>= 1).
 
     Returns:
@@ -26,7 +26,7 @@ def pass_at_k(n: np.ndarray | int, c: np.ndarray | int, k: int) -> np.ndarray:
     Raises:
         ValueError: for k < 1, k > n or impossible counts.
     """
-    correct, total = check_counts(*np.broadcast_arrays(np.asarray(c), np.asarray(n)), allow_empty=False)
+    correct, total = check_counts(*np.broadcast_arrays(np.asarray(n_correct), np.asarray(n_total)), allow_empty=False)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if (total < k).any():
@@ -44,7 +44,7 @@ def pass_at_k(n: np.ndarray | int, c: np.ndarray | int, k: int) -> np.ndarray:
     return np.where(always_pass, 1.0, 1.0 - miss_all).reshape(correct.shape)
 
 
-def avg_at_k(n: np.ndarray | int, c: np.ndarray | int) -> np.ndarray:
+def avg_at_k(n_correct: np.ndarray | int, n_total: np.ndarray | int) -> np.ndarray:
     """Mean accuracy of the n samples per problem (avg@n)."""
-    correct, total = check_counts(*np.broadcast_arrays(np.asarray(c), np.asarray(n)), allow_empty=False)
+    correct, total = check_counts(*np.broadcast_arrays(np.asarray(n_correct), np.asarray(n_total)), allow_empty=False)
     return correct / total

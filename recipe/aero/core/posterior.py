@@ -1,4 +1,4 @@
-"""Per-prompt Beta posterior over the success rate (spec section 2, step 6).
+"""Per-prompt Beta posterior over the success rate (DESIGN.md §2.6).
 
 Degenerate groups (all correct, or all wrong after rescue) carry no GRPO signal; AERO gives their rollouts
 the advantage (r - p) / (sqrt(p (1 - p)) + eps) with p the posterior mean of the prompt's success rate.
@@ -64,9 +64,6 @@ class PosteriorStore:
     def __len__(self) -> int:
         return len(self._slots)
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._slots
-
     def update(self, keys: Sequence[str], n_correct: np.ndarray, n_total: np.ndarray) -> np.ndarray:
         """Decays each prompt's state, adds this step's generated counts, returns the posterior means.
 
@@ -87,21 +84,12 @@ class PosteriorStore:
         if len(set(keys)) != len(keys):
             duplicate = next(key for key in keys if list(keys).count(key) > 1)
             raise ValueError(f"prompt id {duplicate!r} appears more than once in one posterior update")
-        slots = self._slots_for(keys, create=True)
+        slots = self._slots_for(keys)
         alpha = self.prior_alpha + self.decay * (self._alpha[slots] - self.prior_alpha) + correct
         beta = self.prior_beta + self.decay * (self._beta[slots] - self.prior_beta) + (total - correct)
         self._alpha[slots] = alpha
         self._beta[slots] = beta
         return alpha / (alpha + beta)
-
-    def mean(self, keys: Sequence[str]) -> np.ndarray:
-        """Posterior means for ``keys``; an unseen key gets the prior mean."""
-        known = np.fromiter((key in self._slots for key in keys), bool, len(keys))
-        means = np.full(len(keys), self.prior_alpha / (self.prior_alpha + self.prior_beta))
-        if known.any():
-            slots = self._slots_for([key for key, seen in zip(keys, known, strict=True) if seen], create=False)
-            means[known] = self._alpha[slots] / (self._alpha[slots] + self._beta[slots])
-        return means
 
     def state_dict(self) -> dict[str, Any]:
         """Plain-python state (lists of str/float), exact under ``load_state_dict`` and picklable/JSON-able."""
@@ -149,14 +137,13 @@ class PosteriorStore:
         p = self._alpha / (self._alpha + self._beta)
         return {"num_prompts": len(self._slots), "mean_p": float(p.mean())}
 
-    def _slots_for(self, keys: Sequence[str], *, create: bool) -> np.ndarray:
+    def _slots_for(self, keys: Sequence[str]) -> np.ndarray:
+        """Slot of each key, new keys getting new slots at the prior."""
         slots = np.empty(len(keys), dtype=np.int64)
         new_keys = 0
         for position, key in enumerate(keys):
             slot = self._slots.get(key)
             if slot is None:
-                if not create:
-                    raise KeyError(key)
                 slot = len(self._slots)
                 self._slots[key] = slot
                 new_keys += 1

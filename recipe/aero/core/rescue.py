@@ -1,4 +1,4 @@
-"""The iterative-rescue planner (spec section 2, step 3): how many rollouts a prompt gets next.
+"""The iterative-rescue planner (DESIGN.md §2.3): how many rollouts a prompt gets next.
 
 The planner is a pure function of a prompt's own counts, so the trainer can call it per prompt as soon as
 that prompt's previous round is scored (asynchronous rescue) or for a whole batch at once.
@@ -12,7 +12,7 @@ from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.strata import check_counts
 
 
-def next_round_sizes(n_generated: np.ndarray, n_correct: np.ndarray, cfg: AeroConfig) -> np.ndarray:
+def next_round_sizes(n_correct: np.ndarray, n_generated: np.ndarray, cfg: AeroConfig) -> np.ndarray:
     """Vectorised planner: rollouts to generate next per prompt, 0 meaning the prompt is finished.
 
     Rules: a prompt with nothing generated gets ``n_explore`` (Stage I); a prompt whose success rate over
@@ -21,8 +21,8 @@ def next_round_sizes(n_generated: np.ndarray, n_correct: np.ndarray, cfg: AeroCo
     and no prompt ever exceeds ``budget``.
 
     Args:
+        n_correct: Correct rollouts so far per prompt (counts are correct first, then total: DESIGN.md §6).
         n_generated: Rollouts generated so far per prompt.
-        n_correct: Correct rollouts among them.
         cfg: ``n_explore``, ``n_extra``, ``budget``, ``rescue_threshold``.
 
     Returns:
@@ -48,6 +48,6 @@ def next_round_sizes(n_generated: np.ndarray, n_correct: np.ndarray, cfg: AeroCo
     return sizes
 
 
-def next_round_size(n_generated: int, n_correct: int, cfg: AeroConfig) -> int:
+def next_round_size(n_correct: int, n_generated: int, cfg: AeroConfig) -> int:
     """Scalar form of :func:`next_round_sizes` for the per-prompt asynchronous rescue loop."""
-    return int(next_round_sizes(np.asarray([n_generated]), np.asarray([n_correct]), cfg)[0])
+    return int(next_round_sizes(np.asarray([n_correct]), np.asarray([n_generated]), cfg)[0])

@@ -1,4 +1,4 @@
-"""Stratification of prompts by their empirical success rate (spec section 2, step 2).
+"""Stratification of prompts by their empirical success rate (DESIGN.md §2.2).
 
 Strata are decided on success counts alone, over ALL rollouts generated for the prompt so far, so a shaped
 score can never make an all-wrong group look informative.
@@ -63,12 +63,6 @@ def stratify(n_correct: np.ndarray, n_total: np.ndarray, cfg: AeroConfig) -> np.
     strata[success_rate < cfg.low_success_threshold] = Stratum.LOW
     strata[success_rate <= cfg.rescue_threshold] = Stratum.RESCUE
     return strata
-
-
-def is_degenerate(n_correct: np.ndarray, n_total: np.ndarray) -> np.ndarray:
-    """True where every rollout agrees (all correct or all wrong): GRPO's advantage would be zero there."""
-    correct, total = check_counts(n_correct, n_total, allow_empty=False)
-    return (correct == 0) | (correct == total)
 
 
 def rollout_success(scores: np.ndarray, cfg: AeroConfig, acc: np.ndarray | None = None) -> np.ndarray:
