@@ -1,7 +1,7 @@
 """Per-step and cumulative accounting of what a step generated, trained and dropped (framework-free).
 
 The sampler fills a :class:`StepRecord` from the rollouts of one training step; the trainer turns it into the
-``aero/*`` metrics of ``aero_spec.md`` section 4. The same record and the same metrics are produced for the GRPO
+``aero/*`` metrics (README, Metrics). The same record and the same metrics are produced for the GRPO
 baseline (nothing dropped, no rescue), so a comparison of the two arms reads identical bookkeeping.
 """
 
@@ -36,7 +36,12 @@ class StepRecord:
         n_explore_correct: per group, successes in the exploration round.
         stratum: per group, the stratum after exploration (what decided rescue); the per-stratum rollout counts
             (generated = trained + dropped) use it too.
+        keys: per rollout, its TransferQueue key.
         keys_kept: TransferQueue keys of the kept rollouts, in batch order.
+        failed_prompts: prompts of the step whose rollout loop failed (left out of every group above).
+        failed_rollouts: rollouts of those prompts that reached TransferQueue (removed, never trained).
+        nonfinite_scores: rollouts whose score was NaN or infinite (counted as failed rollouts of their prompt).
+        advantage: per rollout, the advantage it was trained with (NaN when not trained); set by the trainer.
     """
 
     group_index: np.ndarray
@@ -54,7 +59,19 @@ class StepRecord:
     n_explore_generated: np.ndarray
     n_explore_correct: np.ndarray
     stratum: np.ndarray
+    keys: list[str] = field(default_factory=list)
     keys_kept: list[str] = field(default_factory=list)
+    failed_prompts: int = 0
+    failed_rollouts: int = 0
+    nonfinite_scores: int = 0
+    advantage: np.ndarray | None = None
+
+    def set_trained_advantages(self, keys: list[str], values: np.ndarray) -> None:
+        """Records the advantage each trained rollout (by TransferQueue key) was given."""
+        position = {key: row for row, key in enumerate(self.keys)}
+        self.advantage = np.full(len(self.keys), np.nan)
+        for key, value in zip(keys, values, strict=True):
+            self.advantage[position[key]] = float(value)
 
     def group_rows(self, step: int) -> list[dict]:
         """One JSON-ready dict per prompt group: counts, stratum, and which sessions succeeded / were kept."""
@@ -73,6 +90,10 @@ class StepRecord:
                     "sessions": self.session[mine].tolist(),
                     "success": self.success[mine].astype(int).tolist(),
                     "kept": self.kept[mine].astype(int).tolist(),
+                    "advantage": [
+                        None if self.advantage is None or np.isnan(a) else round(float(a), 6)
+                        for a in (self.advantage[mine] if self.advantage is not None else [np.nan] * len(mine))
+                    ],
                 }
             )
         return rows
@@ -113,6 +134,9 @@ def step_metrics(record: StepRecord, n_extra: int) -> dict[str, float]:
         "aero/train/response_tokens": float(tokens[kept].sum()),
         "aero/train/prompt_tokens": float(record.prompt_tokens[kept].sum()),
         "aero/dropped/rollouts": float((~kept).sum()),
+        "aero/failed/prompts": float(record.failed_prompts),
+        "aero/failed/rollouts": float(record.failed_rollouts),
+        "aero/failed/nonfinite_scores": float(record.nonfinite_scores),
     }
     rollout_stratum = record.stratum[record.group_index]
     for stratum, name in STRATUM_NAMES.items():

@@ -40,31 +40,44 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
 
         uid = prompt["uid"]
         await tq.async_kv_put(key=uid, partition_id="train", tag={"status": "running"})
-        prompt.pop("__rollout_n__", None)
-        prompt.pop("__do_sample__", None)
-        n_generated = n_correct = 0
-        status = "finished"
-        while (round_size := next_round_size(n_correct, n_generated, self.aero)) > 0:
-            sessions = [
-                asyncio.create_task(
-                    self._run_agent_loop(
-                        dict(sampling_params), trajectory=trajectory, trace=trace, session_id=n_generated + i, **prompt
+        # Whatever happens below, the prompt ends with a terminal status: a prompt left "running" would make verl's
+        # sync sampler wait for ever. Only a loop that ran to its planner's end is "finished"; the sampler removes
+        # a "failure" prompt's rows from the update and counts them.
+        status = "failure"
+        try:
+            prompt.pop("__rollout_n__", None)
+            prompt.pop("__do_sample__", None)
+            n_generated = n_correct = 0
+            while (round_size := next_round_size(n_correct, n_generated, self.aero)) > 0:
+                sessions = [
+                    asyncio.create_task(
+                        self._run_agent_loop(
+                            dict(sampling_params),
+                            trajectory=trajectory,
+                            trace=trace,
+                            session_id=n_generated + i,
+                            **prompt,
+                        )
                     )
-                )
-                for i in range(round_size)
-            ]
-            results = await asyncio.gather(*sessions, return_exceptions=True)
-            errors = [result for result in results if isinstance(result, BaseException)]
-            if errors:
+                    for i in range(round_size)
+                ]
+                results = await asyncio.gather(*sessions, return_exceptions=True)
+                errors = [result for result in results if isinstance(result, BaseException)]
                 for error in errors:
                     logger.error(
                         "AERO rollout failed for uid=%s", uid, exc_info=(type(error), error, error.__traceback__)
                     )
-                status = "failure"
-                break
-            n_generated += round_size
-            n_correct += sum(results)
-        await tq.async_kv_put(key=uid, partition_id="train", tag={"status": status})
+                if errors:
+                    return
+                if not all(isinstance(result, bool) for result in results):
+                    raise TypeError(f"AERO rollouts of uid={uid} returned {results!r}, expected one bool per session")
+                n_generated += round_size
+                n_correct += sum(results)
+            status = "finished"
+        except Exception:
+            logger.exception("AERO rollout loop failed for uid=%s", uid)
+        finally:
+            await tq.async_kv_put(key=uid, partition_id="train", tag={"status": status})
 
     async def _agent_loop_postprocess(self, output, validate, **kwargs) -> bool | None:
         """verl's postprocess (score, write to TransferQueue), then the rollout's success for the planner."""

@@ -9,8 +9,12 @@ synthetic padding rows (uid ``pad...``, zero response mask) and gives:
 * degenerate groups: the posterior advantage (r - p) / (sqrt(p (1 - p)) + eps), with p from this step's
   counts, (prior_alpha + c) / (prior_alpha + prior_beta + n), unless the trainer passes its persistent p.
 
-Success is score > ``success_threshold`` with score = ``token_level_rewards.sum(-1)`` (verl does not pass
-the reward's ``acc`` here); the trainer may pass ``success`` itself. This module imports no verl code, so it
+Success of each row is what the AERO trainer recorded when the rollout was scored (the reward's ``success_key``,
+e.g. ``acc``; see ``recipe/aero/success.py``) and hands over in its group context, so a shaped score (a format
+bonus on a wrong answer) never counts as a success here. Without a context (a plain call) the fallback is
+score > ``success_threshold`` with score = ``token_level_rewards.sum(-1)``. ``algorithm.norm_adv_by_std_in_grpo``
+is honoured as verl's ``grpo`` honours it (verl passes it only to its own ``grpo``; this estimator reads it from
+``config``). This module imports no verl code, so it
 is cheap to load from the ``verl.plugins`` entry point (see ``register.py``).
 """
 
@@ -43,6 +47,15 @@ def aero_config_from_algorithm(config: Any) -> AeroConfig:
     else:
         section = getattr(config, "aero", None)
     return AeroConfig.from_mapping(section)
+
+
+def _norm_adv_by_std(config: Any) -> bool:
+    """verl's ``algorithm.norm_adv_by_std_in_grpo`` (default True) from the ``config`` verl passes."""
+    if config is None or isinstance(config, AeroConfig):
+        return True
+    if isinstance(config, Mapping) or hasattr(config, "get"):
+        return bool(config.get("norm_adv_by_std_in_grpo", True))
+    return bool(getattr(config, "norm_adv_by_std_in_grpo", True))
 
 
 def _per_group(name: str, values: Any, rows: np.ndarray, group_index: np.ndarray) -> np.ndarray:
@@ -135,6 +148,8 @@ def compute_aero_advantage(
             filled["generated_correct"],
         )
         generated_mean, generated_std = filled["generated_mean"], filled["generated_std"]
+        if success is None:
+            success = context.row_success_for(uids)
 
     if success is None:
         row_success = rollout_success(scores[real], cfg)
@@ -162,7 +177,10 @@ def compute_aero_advantage(
     degenerate = (n_correct == 0) | (n_correct == n_total)
 
     row_advantages = np.zeros(batch_size, dtype=np.float64)
-    row_advantages[real] = aero_advantages(scores[real], row_success, group_index, group_p, cfg, degenerate=degenerate)
+    scale_by_std = _norm_adv_by_std(config)
+    row_advantages[real] = aero_advantages(
+        scores[real], row_success, group_index, group_p, cfg, degenerate=degenerate, scale_by_std=scale_by_std
+    )
     if cfg.advantage_stats == "generated" and generated_mean is not None:
         row_advantages[real] = _with_generated_stats(
             row_advantages[real],
@@ -176,6 +194,7 @@ def compute_aero_advantage(
             n_correct,
             _per_group("generated_mean", generated_mean, real, group_index),
             _per_group("generated_std", generated_std, real, group_index),
+            scale_by_std,
         )
     advantages = torch.from_numpy(row_advantages).to(device=token_level_rewards.device, dtype=token_level_rewards.dtype)
     advantages = advantages.unsqueeze(-1) * response_mask
@@ -194,6 +213,7 @@ def _with_generated_stats(
     n_correct: np.ndarray,
     generated_mean: np.ndarray,
     generated_std: np.ndarray,
+    scale_by_std: bool,
 ) -> np.ndarray:
     """Mixed-group advantages with statistics over all GENERATED rollouts (``advantage_stats: generated``).
 
@@ -204,7 +224,8 @@ def _with_generated_stats(
     if cfg.posterior_scope == "all":
         n, c = n_total.astype(np.float64), n_correct.astype(np.float64)
         std_r = np.sqrt(np.divide(c * (n - c), n * (n - 1), out=np.ones_like(n), where=n > 1))
-        mixed = (success - group_p[group_index]) / (std_r[group_index] + cfg.epsilon)
+        centred, scale = success - group_p[group_index], std_r[group_index]
     else:
-        mixed = (scores - generated_mean[group_index]) / (generated_std[group_index] + cfg.epsilon)
+        centred, scale = scores - generated_mean[group_index], generated_std[group_index]
+    mixed = centred / (scale + cfg.epsilon) if scale_by_std else centred
     return np.where(degenerate[group_index], advantages, mixed)

@@ -28,6 +28,9 @@ class GroupContext:
         n_correct: successful rollouts among them.
         generated_mean: mean score over the generated rollouts (for ``advantage_stats: generated``).
         generated_std: unbiased std of the score over the generated rollouts (same).
+        success_by_key: per TransferQueue key of a recorded rollout, its success as judged when it was scored (the
+            reward's ``success_key``), so the estimator never re-judges a shaped score.
+        row_keys: the TransferQueue keys of the batch verl is about to pass to the estimator, in its row order.
     """
 
     p: dict[str, float]
@@ -35,6 +38,25 @@ class GroupContext:
     n_correct: dict[str, int]
     generated_mean: dict[str, float]
     generated_std: dict[str, float]
+    success_by_key: dict[str, bool]
+    row_keys: list[str]
+
+    def row_success_for(self, uids: np.ndarray) -> np.ndarray:
+        """Per-row success of the batch (padding rows False), aligned with verl's rows by ``row_keys``.
+
+        Raises:
+            ValueError: when the batch verl passes does not have the rows the trainer attached (a row count or uid
+                mismatch would otherwise pair successes with the wrong rollouts).
+        """
+        if len(self.row_keys) != len(uids):
+            raise ValueError(f"AERO group context holds {len(self.row_keys)} rows but the estimator got {len(uids)}")
+        success = np.zeros(len(uids), dtype=bool)
+        for row, (key, uid) in enumerate(zip(self.row_keys, uids, strict=True)):
+            if key in self.success_by_key:
+                if not key.startswith(f"{uid}_"):
+                    raise ValueError(f"AERO group context row {row}: key {key!r} does not belong to uid {uid!r}")
+                success[row] = self.success_by_key[key]
+        return success
 
     def row_kwargs(self, uids: Sequence[str]) -> dict[str, np.ndarray]:
         """Per-row keyword arguments of ``compute_aero_advantage`` for these (non-padding) rows.

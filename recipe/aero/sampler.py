@@ -6,6 +6,10 @@ rollouts to keep (spec steps 4-6), removes the dropped ones from TransferQueue (
 leak into any group statistic) and keeps a :class:`~recipe.aero.accounting.StepRecord` of what was generated,
 kept and dropped for the trainer. With ``algorithm.adv_estimator=grpo`` nothing is dropped but the record is the
 same, so both arms are accounted identically. Validation batches pass through untouched.
+
+Failures never reach the update: verl's sync sampler hands over a prompt whose rollout loop ended in ``failure``
+with whatever rows it wrote, and a reward may return NaN or inf. Both kinds of rows are removed from TransferQueue
+here, before any group statistic, and counted (``aero/failed/*``).
 """
 
 from __future__ import annotations
@@ -48,12 +52,20 @@ class AeroReplayBuffer(ReplayBuffer):
         self.aero = aero
         self.curate = curate
         self.last_record: StepRecord | None = None
+        self._failed_selected: set[str] = set()
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
         batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
         if partition_id == "val":
             return batch, metrics
         return self._curate(batch, global_steps), metrics
+
+    def _materialize_batch(
+        self, partition_id: str, selected_prompt_uids: list[str], partition_snapshot: dict[str, dict]
+    ) -> KVBatchMeta:
+        """verl's batch of the selected prompts; remembers which of them ended in ``failure``."""
+        self._failed_selected = set(selected_prompt_uids) & set(self.failure_keys[partition_id])
+        return super()._materialize_batch(partition_id, selected_prompt_uids, partition_snapshot)
 
     def _wait_for_next_poll(self, partition_id: str, last_debug_time: float) -> float:
         """Training polls every ``poll_interval`` s; validation at most every ``VERL_POLL_INTERVAL_S`` s."""
@@ -62,16 +74,32 @@ class AeroReplayBuffer(ReplayBuffer):
         return super()._wait_for_next_poll(partition_id, last_debug_time)
 
     def _curate(self, batch: KVBatchMeta, global_steps: int) -> KVBatchMeta:
-        keys = list(batch.keys)
-        uids = [key.split("_")[0] for key in keys]
-        sessions = np.array([int(key.split("_")[1]) for key in keys], dtype=np.int64)
         fields = tq.kv_batch_get(
-            keys=keys,
+            keys=list(batch.keys),
             partition_id=batch.partition_id,
             select_fields=["rm_scores", "extra_fields", "data_source", "index"],
         )
-        scores = fields["rm_scores"].to_padded_tensor(0.0).sum(dim=-1).double().numpy()
-        extra_fields = _column(fields, "extra_fields")
+        all_scores = fields["rm_scores"].to_padded_tensor(0.0).sum(dim=-1).double().numpy()
+        of_failed_prompt = np.array([key.split("_")[0] in self._failed_selected for key in batch.keys], dtype=bool)
+        nonfinite = ~np.isfinite(all_scores) & ~of_failed_prompt
+        usable = ~(of_failed_prompt | nonfinite)
+        if not usable.all():
+            unusable = [key for key, ok in zip(batch.keys, usable, strict=True) if not ok]
+            logger.warning(
+                "step %d: %d prompt(s) failed in the rollout loop and %d rollout(s) scored NaN/inf; their %d rollouts "
+                "are removed from the update",
+                global_steps,
+                len(self._failed_selected),
+                int(nonfinite.sum()),
+                len(unusable),
+            )
+            tq.kv_clear(keys=unusable, partition_id=batch.partition_id)
+        keys = [key for key, ok in zip(batch.keys, usable, strict=True) if ok]
+        tags = [tag for tag, ok in zip(batch.tags, usable, strict=True) if ok]
+        uids = [key.split("_")[0] for key in keys]
+        sessions = np.array([int(key.split("_")[1]) for key in keys], dtype=np.int64)
+        scores = all_scores[usable]
+        extra_fields = [value for value, ok in zip(_column(fields, "extra_fields"), usable, strict=True) if ok]
         success = np.array(
             [
                 scored_rollout_success(score, (extra or {}).get("reward_extra_info"), self.aero)
@@ -80,7 +108,8 @@ class AeroReplayBuffer(ReplayBuffer):
             dtype=bool,
         )
         group_index, group_uids = group_by(uids)
-        data_sources, indices = _column(fields, "data_source"), _column(fields, "index")
+        data_sources = [v for v, ok in zip(_column(fields, "data_source"), usable, strict=True) if ok]
+        indices = [v for v, ok in zip(_column(fields, "index"), usable, strict=True) if ok]
         _, first_row = np.unique(group_index, return_index=True)
         prompt_keys = [f"{data_sources[row]}/{int(indices[row])}" for row in first_row]
 
@@ -108,8 +137,8 @@ class AeroReplayBuffer(ReplayBuffer):
             success=success,
             is_rescue=is_rescue,
             kept=curation.keep,
-            prompt_tokens=np.array([tag["prompt_len"] for tag in batch.tags], dtype=np.int64),
-            response_tokens=np.array([tag["response_len"] for tag in batch.tags], dtype=np.int64),
+            prompt_tokens=np.array([tag["prompt_len"] for tag in tags], dtype=np.int64),
+            response_tokens=np.array([tag["response_len"] for tag in tags], dtype=np.int64),
             uids=group_uids,
             prompt_keys=prompt_keys,
             n_generated=curation.n_generated,
@@ -117,9 +146,13 @@ class AeroReplayBuffer(ReplayBuffer):
             n_explore_generated=n_explore_generated,
             n_explore_correct=n_explore_correct,
             stratum=stratify(n_explore_correct, n_explore_generated, self.aero),
+            keys=keys,
             keys_kept=[key for key, keep in zip(keys, curation.keep, strict=True) if keep],
+            failed_prompts=len(self._failed_selected),
+            failed_rollouts=int((~usable).sum()),
+            nonfinite_scores=int(nonfinite.sum()),
         )
-        kept_tags = [tag for tag, keep in zip(batch.tags, curation.keep, strict=True) if keep]
+        kept_tags = [tag for tag, keep in zip(tags, curation.keep, strict=True) if keep]
         return KVBatchMeta(
             partition_id=batch.partition_id,
             keys=self.last_record.keys_kept,

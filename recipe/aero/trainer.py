@@ -115,6 +115,8 @@ class AeroTrainer(PPOTrainerSync):
                 n_correct=dict(zip(uids, record.n_correct.tolist(), strict=True)),
                 generated_mean=dict(zip(uids, generated_mean.tolist(), strict=True)),
                 generated_std=dict(zip(uids, generated_std.tolist(), strict=True)),
+                success_by_key=dict(zip(record.keys, record.success.tolist(), strict=True)),
+                row_keys=list(batch.keys),
             )
             with group_context.attached(context):
                 batch = super()._compute_advantage(batch, metrics)
@@ -122,17 +124,28 @@ class AeroTrainer(PPOTrainerSync):
         return batch
 
     def _zero_advantage_share(self, batch: KVBatchMeta, record) -> float:
-        """Share of trained prompts whose advantages are all exactly zero, read back from the batch."""
+        """Share of trained prompts whose advantages are all exactly zero, read back from the batch.
+
+        Also records each trained rollout's advantage (its first response token's: outcome advantages are
+        constant over the response) in ``record.advantage`` for the group log.
+        """
         rows = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
         keys = [batch.keys[i] for i in rows]
         advantages = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=["advantages"])
-        abs_max = advantages["advantages"].to_padded_tensor(0.0).abs().amax(dim=-1).double().numpy()
+        padded = advantages["advantages"].to_padded_tensor(0.0).double()
+        abs_max = padded.abs().amax(dim=-1).numpy()
+        record.set_trained_advantages(keys, padded[:, 0].numpy())
         position = {uid: i for i, uid in enumerate(record.uids)}
         group_index = np.array([position[key.split("_")[0]] for key in keys], dtype=np.int64)
         return zero_advantage_share(group_index, abs_max, len(record.uids))
 
-    def _compute_metrics(self, batch: KVBatchMeta, metrics, timing_raw, global_steps, epoch):
-        super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
+    def step(self, metrics: dict, timing_raw: dict) -> KVBatchMeta:
+        """verl's step, then the step's ``aero/*`` accounting, added to the running totals right away.
+
+        verl's ``fit()`` runs ``step()``, then ``_save_checkpoint()``, then ``_compute_metrics()``; accounting here
+        (not in ``_compute_metrics``) is what puts step N itself into ``global_step_N/aero_state.json``.
+        """
+        batch = super().step(metrics, timing_raw)
         record = self.replay_buffer.last_record
         actor = self.config.actor_rollout_ref.actor
         step = step_metrics(record, n_extra=self.aero.n_extra if self.adaptive else 1)
@@ -145,7 +158,8 @@ class AeroTrainer(PPOTrainerSync):
         metrics.update(step)
         if self.group_log_path:
             with open(self.group_log_path, "a") as f:
-                f.writelines(json.dumps(row) + "\n" for row in record.group_rows(global_steps))
+                f.writelines(json.dumps(row) + "\n" for row in record.group_rows(self.global_steps))
+        return batch
 
     def _val_metrics_update(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs):
         metric_dict = super()._val_metrics_update(
@@ -161,8 +175,7 @@ class AeroTrainer(PPOTrainerSync):
         folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
         os.makedirs(folder, exist_ok=True)
         state = {"posterior": self.posterior.state_dict(), "cumulative": self.cumulative.state_dict()}
-        with open(os.path.join(folder, STATE_FILE), "w") as f:
-            json.dump(state, f)
+        write_state_atomically(os.path.join(folder, STATE_FILE), state)
         # verl writes latest_checkpointed_iteration.txt last, so a checkpoint it marks always has our state.
         super()._save_checkpoint()
 
@@ -181,11 +194,39 @@ class AeroTrainer(PPOTrainerSync):
                 f"resuming from {folder} but it has no {STATE_FILE}: the checkpoint was not written by the AERO "
                 "trainer, so the posterior store and cumulative counters cannot be restored"
             )
+        state = read_state(path)
+        try:
+            self.posterior.load_state_dict(state["posterior"])
+            self.cumulative.load_state_dict(state["cumulative"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise ValueError(f"AERO checkpoint state {path} is not usable: {error!r}") from error
+        logger.info("restored AERO state from %s: %d prompts in the posterior store", path, len(self.posterior))
+
+
+def write_state_atomically(path: str, state: dict) -> None:
+    """Writes ``state`` as JSON so that ``path`` holds either the old or the whole new state, never a part."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_state(path: str) -> dict:
+    """The AERO state saved at ``path``.
+
+    Raises:
+        ValueError: naming the file when it is truncated or not a JSON object.
+    """
+    try:
         with open(path) as f:
             state = json.load(f)
-        self.posterior.load_state_dict(state["posterior"])
-        self.cumulative.load_state_dict(state["cumulative"])
-        logger.info("restored AERO state from %s: %d prompts in the posterior store", path, len(self.posterior))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"AERO checkpoint state {path} is corrupt or truncated: {error}") from error
+    if not isinstance(state, dict):
+        raise ValueError(f"AERO checkpoint state {path} is not a JSON object")
+    return state
 
 
 def count_parameters(model_path: str) -> int:

@@ -19,8 +19,18 @@ def _data(scores, uids, length=3):
     return DataProto.from_dict(tensors=batch, non_tensors={"uid": np.array(uids, dtype=object)})
 
 
-def _context(p, n, c, mean, std):
-    return group_context.GroupContext(p=p, n_generated=n, n_correct=c, generated_mean=mean, generated_std=std)
+def _context(p, n, c, mean, std, rows):
+    """``rows``: (uid, success) of each batch row, in order, as the trainer recorded them when they were scored."""
+    keys = [f"{uid}_{session}_0" for session, (uid, _) in enumerate(rows)]
+    return group_context.GroupContext(
+        p=p,
+        n_generated=n,
+        n_correct=c,
+        generated_mean=mean,
+        generated_std=std,
+        success_by_key={key: ok for key, (_, ok) in zip(keys, rows, strict=True)},
+        row_keys=keys,
+    )
 
 
 def _run(data, **aero):
@@ -31,7 +41,7 @@ def _run(data, **aero):
 def test_degenerate_group_uses_the_attached_persistent_posterior():
     # Two kept rollouts of an all-wrong group that generated 8; the store says p = 0.2 (not this step's 1/10).
     data = _data([0.0, 0.0], ["u", "u"])
-    context = _context({"u": 0.2}, {"u": 8}, {"u": 0}, {"u": 0.0}, {"u": 0.0})
+    context = _context({"u": 0.2}, {"u": 8}, {"u": 0}, {"u": 0.0}, {"u": 0.0}, [("u", False)] * 2)
     with group_context.attached(context):
         advantages = _run(data)
     expected = posterior_advantage(np.zeros(2), 0.2, AeroConfig().epsilon)
@@ -44,7 +54,12 @@ def test_kept_rows_of_a_mixed_group_decide_nothing_about_degeneracy():
     # Curation kept 2 wrong rollouts of a group with 1 correct of 6 generated: still mixed, not degenerate.
     data = _data([0.0, 0.0, 1.0], ["u", "u", "v"])
     context = _context(
-        {"u": 0.3, "v": 0.5}, {"u": 6, "v": 1}, {"u": 1, "v": 1}, {"u": 1 / 6, "v": 1.0}, {"u": 0.4, "v": 1.0}
+        {"u": 0.3, "v": 0.5},
+        {"u": 6, "v": 1},
+        {"u": 1, "v": 1},
+        {"u": 1 / 6, "v": 1.0},
+        {"u": 0.4, "v": 1.0},
+        [("u", False), ("u", False), ("v", True)],
     )
     with group_context.attached(context):
         advantages = _run(data)
@@ -54,7 +69,7 @@ def test_kept_rows_of_a_mixed_group_decide_nothing_about_degeneracy():
 
 def test_generated_statistics_for_mixed_groups():
     data = _data([1.0, 0.0], ["u", "u"])
-    context = _context({"u": 0.3}, {"u": 6}, {"u": 1}, {"u": 1 / 6}, {"u": 0.4})
+    context = _context({"u": 0.3}, {"u": 6}, {"u": 1}, {"u": 1 / 6}, {"u": 0.4}, [("u", True), ("u", False)])
     with group_context.attached(context):
         advantages = _run(data, advantage_stats="generated")
     np.testing.assert_allclose(advantages, [(1 - 1 / 6) / (0.4 + 1e-6), (0 - 1 / 6) / (0.4 + 1e-6)], rtol=1e-5)
@@ -78,6 +93,50 @@ def _run_without_stats(data):
 
 def test_unknown_uid_is_refused():
     data = _data([1.0, 0.0], ["u", "w"])
-    context = _context({"u": 0.3}, {"u": 6}, {"u": 1}, {"u": 1 / 6}, {"u": 0.4})
+    context = _context({"u": 0.3}, {"u": 6}, {"u": 1}, {"u": 1 / 6}, {"u": 0.4}, [("u", True), ("w", False)])
     with group_context.attached(context), pytest.raises(KeyError, match="w"):
         _run(data)
+
+
+def test_shaped_score_never_flips_the_sign_of_a_degenerate_group():
+    # score = acc + 0.1 (a format bonus): 4 kept rows of a failed-rescue group (0 of 8 correct by acc) and 2 of an
+    # all-correct group. By score > success_threshold (0.0) every row would look correct.
+    data = _data([0.1] * 4 + [1.1] * 2, ["f"] * 4 + ["s"] * 2)
+    context = _context(
+        {"f": 0.1, "s": 0.9},
+        {"f": 8, "s": 4},
+        {"f": 0, "s": 4},
+        {"f": 0.1, "s": 1.1},
+        {"f": 0.0, "s": 0.0},
+        [("f", False)] * 4 + [("s", True)] * 2,
+    )
+    with group_context.attached(context):
+        advantages = _run(data)
+    assert (advantages[:4] < 0).all(), advantages
+    assert (advantages[4:] > 0).all(), advantages
+
+
+def test_context_rows_must_match_the_batch():
+    data = _data([1.0, 0.0], ["u", "u"])
+    context = _context({"u": 0.3}, {"u": 2}, {"u": 1}, {"u": 0.5}, {"u": 0.7}, [("u", True)])
+    with group_context.attached(context), pytest.raises(ValueError, match="holds 1 rows"):
+        _run(data)
+    swapped = _context({"u": 0.3}, {"u": 2}, {"u": 1}, {"u": 0.5}, {"u": 0.7}, [("x", True), ("u", False)])
+    swapped.p["x"] = 0.3
+    with group_context.attached(swapped), pytest.raises(ValueError, match="does not belong"):
+        _run(data)
+
+
+def test_dr_grpo_flag_matches_verl_grpo_on_mixed_groups():
+    """``algorithm.norm_adv_by_std_in_grpo=False``: aero equals verl's grpo on mixed groups, through verl's call."""
+    scores = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    uids = ["a"] * 4 + ["b"] * 3 + ["c"] * 3
+    for norm in (False, True):
+        config = OmegaConf.create({"adv_estimator": "aero", "norm_adv_by_std_in_grpo": norm, "aero": {}})
+        aero = compute_advantage(
+            _data(scores, uids), adv_estimator="aero", norm_adv_by_std_in_grpo=norm, config=config
+        ).batch["advantages"][:, -1]
+        grpo = compute_advantage(
+            _data(scores, uids), adv_estimator="grpo", norm_adv_by_std_in_grpo=norm, config=config
+        ).batch["advantages"][:, -1]
+        np.testing.assert_allclose(aero.numpy(), grpo.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"norm={norm}")

@@ -42,11 +42,20 @@ def group_mean_std(
 
 
 def grpo_advantages(
-    scores: np.ndarray, group_index: np.ndarray, num_groups: int, epsilon: float, rows: np.ndarray | None = None
+    scores: np.ndarray,
+    group_index: np.ndarray,
+    num_groups: int,
+    epsilon: float,
+    rows: np.ndarray | None = None,
+    scale_by_std: bool = True,
 ) -> np.ndarray:
-    """GRPO's (score - mean) / (std + eps) per rollout, statistics over ``rows`` (default all)."""
+    """GRPO's (score - mean) / (std + eps) per rollout, statistics over ``rows`` (default all).
+
+    ``scale_by_std=False`` is verl's ``algorithm.norm_adv_by_std_in_grpo=False`` (Dr. GRPO): score - mean.
+    """
     mean, std = group_mean_std(scores, group_index, num_groups, rows)
-    return (np.asarray(scores, dtype=np.float64) - mean[group_index]) / (std[group_index] + epsilon)
+    centred = np.asarray(scores, dtype=np.float64) - mean[group_index]
+    return centred / (std[group_index] + epsilon) if scale_by_std else centred
 
 
 def aero_advantages(
@@ -58,6 +67,7 @@ def aero_advantages(
     *,
     keep: np.ndarray | None = None,
     degenerate: np.ndarray | None = None,
+    scale_by_std: bool = True,
 ) -> np.ndarray:
     """AERO advantage per rollout for a batch of ragged groups.
 
@@ -71,6 +81,9 @@ def aero_advantages(
             follow ``advantage_stats`` and rollouts not kept get 0. Default: every row is kept.
         degenerate: Optional bool[G]; default: derived from ``success`` over all rows (pass it when the
             rows are only the kept ones, so degeneracy still refers to the generated rollouts).
+        scale_by_std: False for verl's ``norm_adv_by_std_in_grpo=False``: mixed groups are centred but not divided
+            by their std, exactly as verl's ``grpo`` then does; degenerate groups keep the posterior advantage,
+            whose scale sqrt(p (1 - p)) is part of its definition (DESIGN.md §2.6).
 
     Returns:
         float64[R] advantages.
@@ -93,9 +106,10 @@ def aero_advantages(
 
     if cfg.posterior_scope == "all":
         _, std = group_mean_std(success, group_index, num_groups, stats_rows)
-        mixed = (success - group_p[group_index]) / (std[group_index] + cfg.epsilon)
+        centred = success - group_p[group_index]
+        mixed = centred / (std[group_index] + cfg.epsilon) if scale_by_std else centred
     else:
-        mixed = grpo_advantages(scores, group_index, num_groups, cfg.epsilon, stats_rows)
+        mixed = grpo_advantages(scores, group_index, num_groups, cfg.epsilon, stats_rows, scale_by_std)
     posterior = posterior_advantage(success, group_p[group_index], cfg.epsilon)
     advantages = np.where(np.asarray(degenerate, dtype=bool)[group_index], posterior, mixed)
     advantages[~keep] = 0.0
