@@ -254,6 +254,32 @@ def _check_trainer(cfg, errors: list[str]) -> None:
         )
 
 
+def _check_sampler_keys(cfg, errors: list[str]) -> None:
+    """verl sampler keys that the AERO trainer's own replay buffer does not implement are refused, not ignored.
+
+    ``AeroReplayBuffer`` (both arms) curates the step's whole groups and removes failed prompts from the update;
+    DAPO-style group filtering, refilling failed groups and a user's sampler class would each change which groups a
+    step trains on behind the accounting's back.
+    """
+    if cfg.algorithm.get("filter_groups") is not None and cfg.algorithm.filter_groups.get("enable", False):
+        errors.append(
+            "algorithm.filter_groups.enable: DAPO group filtering is not supported by recipe.aero.main_aero (AERO "
+            "replaces it with rescue and curation; for the GRPO arm run verl's own main_ppo); set it to false"
+        )
+    sampler = cfg.trainer.v1.get("sampler") or {}
+    if sampler.get("sync_refill_failed_groups", False):
+        errors.append(
+            "trainer.v1.sampler.sync_refill_failed_groups: not supported by the AERO trainer, which leaves a failed "
+            "prompt out of the update and counts it (aero/failed/prompts); set it to false"
+        )
+    custom = sampler.get("custom_sampler") or {}
+    if custom.get("path"):
+        errors.append(
+            f"trainer.v1.sampler.custom_sampler.path={custom.get('path')}: the AERO trainer builds its own sampler "
+            "(recipe.aero.sampler.AeroReplayBuffer); subclass it and AeroTrainer._build_replay_buffer instead"
+        )
+
+
 def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
     """Checks a composed launch config before anything expensive starts.
 
@@ -271,6 +297,7 @@ def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
     warnings: list[str] = []
     _check_aero(cfg, errors)
     _check_trainer(cfg, errors)
+    _check_sampler_keys(cfg, errors)
     _check_dynamic_bsz(cfg, errors)
     _check_token_budgets(cfg, errors)
     _check_batches(cfg, errors)

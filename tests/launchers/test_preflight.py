@@ -188,3 +188,19 @@ def test_duplicate_training_prompt_ids_refused(aero_fsdp, tmp_path):
         validate_launch_config(cfg)
     assert len(raised.value.errors) == 1
     assert raised.value.errors[0].startswith("data.train_files:") and "dup.parquet" in raised.value.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("updates", "named"),
+    [
+        ({"algorithm__filter_groups__enable": True}, "algorithm.filter_groups.enable"),
+        ({"trainer__v1__sampler__sync_refill_failed_groups": True}, "trainer.v1.sampler.sync_refill_failed_groups"),
+        ({"trainer__v1__sampler__custom_sampler__path": "my_sampler.py"}, "trainer.v1.sampler.custom_sampler.path"),
+    ],
+)
+@pytest.mark.parametrize("arm", ["aero", "grpo"])
+def test_sampler_keys_the_aero_trainer_ignores_are_refused(aero_fsdp, updates, named, arm):
+    cfg = _with(aero_fsdp, algorithm__adv_estimator=arm)
+    validate_launch_config(cfg, check_files=False)  # valid as composed
+    errors = _errors(_with(cfg, **updates))
+    assert any(e.startswith(named) for e in errors), errors

@@ -1,0 +1,106 @@
+"""AeroReplayBuffer's training path against a stand-in TransferQueue: what reaches the update, what is counted.
+
+verl's real ``ReplayBuffer.sample`` loop runs over a listing of three prompts: ``ok`` (finished, mixed), ``bad``
+(its rollout loop ended in ``failure`` after writing two rows) and ``nan`` (finished, one rollout scored NaN). The
+independent observation is the stand-in store itself: which keys the sampler cleared and which it handed on.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import transfer_queue
+from omegaconf import OmegaConf
+
+from recipe.aero.core.config import AeroConfig
+from recipe.aero.sampler import AeroReplayBuffer
+
+# key -> (score, acc); scores are shaped (acc + 0.1) so that a score-based success would call every row correct.
+ROWS = {
+    "ok_0_0": (1.1, 1.0),
+    "ok_1_0": (0.1, 0.0),
+    "ok_2_0": (0.1, 0.0),
+    "ok_3_0": (0.1, 0.0),
+    "bad_0_0": (1.1, 1.0),
+    "bad_1_0": (0.1, 0.0),
+    "nan_0_0": (float("nan"), 0.0),
+    "nan_1_0": (1.1, 1.0),
+    "nan_2_0": (0.1, 0.0),
+    "nan_3_0": (0.1, 0.0),
+}
+STATUS = {"ok": "finished", "bad": "failure", "nan": "finished"}
+
+
+class _Scores:
+    def __init__(self, values):
+        self.values = values
+
+    def to_padded_tensor(self, _pad):
+        return torch.tensor(self.values, dtype=torch.float64).unsqueeze(-1)
+
+
+@pytest.fixture
+def store(monkeypatch):
+    cleared: list[str] = []
+
+    def kv_list():
+        prompts = {uid: {"is_prompt": True, "status": s, "global_steps": 1} for uid, s in STATUS.items()}
+        rows = {key: {"prompt_len": 3, "response_len": 5} for key in ROWS if key not in cleared}
+        return {"train": {**prompts, **rows}}
+
+    def kv_batch_get(keys, partition_id, select_fields):
+        return {
+            "rm_scores": _Scores([ROWS[k][0] for k in keys]),
+            "extra_fields": [{"reward_extra_info": {"acc": ROWS[k][1]}} for k in keys],
+            "data_source": ["ds"] * len(keys),
+            "index": [hash(k.split("_")[0]) % 1000 for k in keys],
+        }
+
+    monkeypatch.setattr(transfer_queue, "kv_list", kv_list)
+    monkeypatch.setattr(transfer_queue, "kv_batch_get", kv_batch_get)
+    monkeypatch.setattr(transfer_queue, "kv_clear", lambda keys, partition_id: cleared.extend(keys))
+    return cleared
+
+
+def _buffer(**aero):
+    return AeroReplayBuffer(
+        aero=AeroConfig(n_explore=4, budget=4, **aero),
+        curate=True,
+        poll_interval=0.0,
+        trainer_mode="sync",
+        trainer_config=OmegaConf.create({}),
+        max_off_policy_threshold=None,
+        max_off_policy_strategy="drop",
+        sampler_kwargs=OmegaConf.create({}),
+    )
+
+
+def test_failed_prompt_and_nonfinite_score_never_reach_the_update(store):
+    buffer = _buffer()
+    batch, _ = buffer.sample(global_steps=1, partition_id="train", batch_size=3)
+    record = buffer.last_record
+
+    assert not {"bad_0_0", "bad_1_0", "nan_0_0"} & set(batch.keys)
+    assert {"bad_0_0", "bad_1_0", "nan_0_0"} <= set(store)  # removed from the store, not masked
+    assert set(record.uids) == {"ok", "nan"}
+    assert (record.failed_prompts, record.failed_rollouts, record.nonfinite_scores) == (1, 3, 1)
+    assert np.isfinite(record.score).all()
+    # The key the sampler reports for each row is the row the store holds: 4 + 3 usable rollouts.
+    assert sorted(record.keys) == sorted(k for k in ROWS if k.split("_")[0] != "bad" and k != "nan_0_0")
+    # Success is the reward's acc, never score > 0 (every shaped score is > 0).
+    by_key = dict(zip(record.keys, record.success.tolist(), strict=True))
+    assert by_key == {k: bool(ROWS[k][1]) for k in record.keys}
+    # Curation: 'ok' is low-success (1 of 4): keep the correct one and one incorrect one; the rest are cleared.
+    kept = set(record.keys_kept)
+    assert set(batch.keys) == kept and len([k for k in kept if k.startswith("ok_")]) == 2
+    assert all(k in store for k in record.keys if k not in kept)
+
+
+def test_all_failed_groups_are_counted_even_without_rows(store, monkeypatch):
+    monkeypatch.setitem(STATUS, "nan", "failure")
+    buffer = _buffer()
+    buffer.sample(global_steps=1, partition_id="train", batch_size=3)
+    record = buffer.last_record
+    assert record.failed_prompts == 2 and record.failed_rollouts == 6
+    assert set(record.uids) == {"ok"} and math.isclose(record.n_generated.sum(), 4)
