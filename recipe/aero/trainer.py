@@ -206,11 +206,15 @@ class AeroTrainer(PPOTrainerSync):
 def write_state_atomically(path: str, state: dict) -> None:
     """Writes ``state`` as JSON so that ``path`` holds either the old or the whole new state, never a part."""
     tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def read_state(path: str) -> dict:

@@ -1,9 +1,10 @@
 """``python -m recipe.aero.main_aero`` end to end on CPU: AERO and the GRPO baseline through the real V1 trainer.
 
-The tiny model gets a crafted reward (``fixtures/crafted_reward.py``): a prompt's dataset index decides whether it
-can never succeed, always succeeds or succeeds about half the time, so one short run exercises failed rescue,
-all-correct groups, curation of mixed groups and the posterior. Everything is read back from what the run wrote:
-verl's JSONL metrics, the per-group log (``trainer.v1.aero.group_log_path``) and the checkpoint.
+The tiny model gets a crafted reward (``fixtures/crafted_reward.py``): a deterministic schedule of successes per
+prompt (by dataset index: never, always, first rescue round, last rescue round, 1 of 4) with a shaped score
+(acc + 0.1), and a log of every reward call. Everything is read back from what the run wrote: verl's JSONL
+metrics, the per-group log (``trainer.v1.aero.group_log_path``), the reward-call log and the checkpoint. Both arms
+take 2 PPO mini-batches per step (6 prompts, mini-batch 3).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ MODULE = "recipe.aero.main_aero"
 RUN_TIMEOUT_S = 600  # a vLLM engine start is ~1 min of it; twice that when the other CPU slot is busy
 CRAFTED_REWARD = Path(__file__).parent / "fixtures" / "crafted_reward.py"
 GROUP_LOG = "aero_groups.jsonl"
+REWARD_CALLS = "reward_calls"
 BUDGET, N_EXPLORE, N_EXTRA = 8, 4, 2
 
 AERO_METRICS = [
@@ -59,6 +61,8 @@ def overrides(assets, estimator: str, steps: int, run_dir: Path, *extra: str) ->
     return [
         *base,
         f"reward.custom_reward_function.path={CRAFTED_REWARD}",
+        f"+reward.custom_reward_function.reward_kwargs.counter_dir={run_dir / REWARD_CALLS}",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=3",
         f"algorithm.adv_estimator={estimator}",
         f"algorithm.aero.n_explore={N_EXPLORE}",
         f"algorithm.aero.budget={BUDGET}",
@@ -83,6 +87,17 @@ def completed(result: RunResult, steps: list[int]) -> dict[int, dict]:
 
 def group_rows(result: RunResult) -> list[dict]:
     return [json.loads(line) for line in (result.run_dir / GROUP_LOG).read_text().splitlines()]
+
+
+def kind(row: dict) -> int:
+    """The crafted reward's schedule of a group-log row's prompt (its dataset index mod 5)."""
+    return int(row["prompt"].rsplit("/", 1)[1]) % 5
+
+
+def train_reward_calls(result: RunResult) -> int:
+    """Reward calls for training prompts, from the reward's own log (one line per call)."""
+    logs = (result.run_dir / REWARD_CALLS).glob("train-*")
+    return sum(len(path.read_text().splitlines()) for path in logs)
 
 
 VALIDATION = (
@@ -122,6 +137,43 @@ def test_every_generated_rollout_is_trained_or_dropped(aero_run, grpo_run):
                 ), (step, s)
     grpo = completed(grpo_run, [1, 2])
     assert all(m["aero/dropped/rollouts"] == 0 and m["aero/gen/rollouts"] == 6 * BUDGET for m in grpo.values())
+
+
+def test_generated_rollouts_equal_the_reward_calls_made(aero_run, grpo_run):
+    """Accounting against an independent observation: the reward's own log of its calls."""
+    for result in (aero_run, grpo_run):
+        steps = completed(result, [1, 2])
+        assert train_reward_calls(result) == sum(m["aero/gen/rollouts"] for m in steps.values()), result.run_dir
+        assert all(m["aero/failed/prompts"] == 0 and m["aero/failed/rollouts"] == 0 for m in steps.values())
+
+
+def test_every_rescue_case_occurred(aero_run):
+    """The schedule provably produced each case: rescued on the first and on a later round, budget exhausted, and
+    a low-success group balanced by curation."""
+    completed(aero_run, [1, 2])
+    by_kind: dict[int, list[dict]] = {}
+    for row in group_rows(aero_run):
+        by_kind.setdefault(kind(row), []).append(row)
+    assert set(by_kind) == {0, 1, 2, 3, 4}, sorted(by_kind)
+    expected = {0: (8, 0), 1: (4, 4), 2: (6, 2), 3: (8, 2), 4: (4, 1)}  # (generated, correct)
+    for k, rows in by_kind.items():
+        assert all((row["n_generated"], row["n_correct"]) == expected[k] for row in rows), (k, rows)
+    for row in by_kind[4]:  # 1 of 4: the correct rollout and one incorrect one are trained
+        assert sorted(zip(row["success"], row["kept"], strict=True)) == [(0, 0), (0, 0), (0, 1), (1, 1)], row
+
+
+def test_trained_advantages_have_the_sign_of_success_under_a_shaped_score(aero_run):
+    """Every trained rollout's advantage (read back from the trained batch) is > 0 when correct, < 0 when wrong,
+    although every score is > 0 (acc + 0.1) - in degenerate groups (posterior) and mixed ones (GRPO)."""
+    completed(aero_run, [1, 2])
+    signs = set()
+    for row in group_rows(aero_run):
+        for hit, kept, advantage in zip(row["success"], row["kept"], row["advantage"], strict=True):
+            assert (advantage is not None) == bool(kept), row
+            if kept:
+                assert (advantage > 0) if hit else (advantage < 0), row
+                signs.add((hit, row["n_correct"] in (0, row["n_generated"])))
+    assert signs == {(0, True), (1, True), (0, False), (1, False)}, signs
 
 
 def test_rescue_stops_at_first_success_or_budget(aero_run):
@@ -177,6 +229,14 @@ def test_resume_restores_the_saved_posterior(aero_run, tiny_assets, tmp_path_fac
         f"trainer.resume_from_path={checkpoint}",
     )
     steps = completed(resumed, [3])
+    # The checkpoint of step 2 holds steps 1 and 2 (accounted before verl saves), so nothing is lost on resume.
+    first = completed(aero_run, [1, 2])
+    for name in ("gen_rollouts", "train_rollouts", "total_flops"):
+        source = {"gen_rollouts": "aero/gen/rollouts", "train_rollouts": "aero/train/rollouts"}.get(
+            name, "aero/compute/total_flops"
+        )
+        assert math.isclose(saved["cumulative"][name], sum(m[source] for m in first.values())), name
+        assert math.isclose(steps[3][f"aero/cumulative/{name}"], saved["cumulative"][name] + steps[3][source]), name
     state = json.loads((resumed.checkpoint_dir / "global_step_3" / "aero_state.json").read_text())
     seen_at_step_3 = {row["prompt"] for row in group_rows(resumed)}
     before, after = posterior_by_key(saved), posterior_by_key(state)
@@ -196,7 +256,7 @@ def test_same_seed_curates_the_same_rollouts(aero_run, tiny_assets, tmp_path_fac
         return {
             (row["step"], row["prompt"]): (row["sessions"], row["kept"])
             for row in group_rows(result)
-            if int(row["prompt"].rsplit("/", 1)[1]) % 3 != 2
+            if kind(row) != 4  # 1 of 4 correct: which session gets the correct call depends on arrival order
         }
 
     first, second = decisions(aero_run), decisions(again)

@@ -20,6 +20,7 @@ def test_a_failed_write_keeps_the_previous_state(tmp_path):
     with pytest.raises(TypeError):
         write_state_atomically(str(path), {"step": object()})  # not serialisable: fails mid-write
     assert read_state(str(path)) == {"step": 1}
+    assert os.listdir(tmp_path) == ["aero_state.json"]
 
 
 @pytest.mark.parametrize("content", ['{"posterior": {"keys": [', "[1, 2]"])
