@@ -116,11 +116,6 @@ class AeroReplayBuffer(ReplayBuffer):
         curation = curate_batch(
             success, group_index, prompt_keys, global_steps, self.aero, rollout_ids=sessions, apply_curation=self.curate
         )
-        if not curation.keep.any():
-            raise RuntimeError(
-                f"step {global_steps}: AERO curation kept no rollout of {len(group_uids)} prompts; every group was "
-                f"degenerate and algorithm.aero.degenerate_keep=0 drops them all. Raise degenerate_keep."
-            )
         dropped = [key for key, keep in zip(keys, curation.keep, strict=True) if not keep]
         if dropped:
             tq.kv_clear(keys=dropped, partition_id=batch.partition_id)
@@ -153,12 +148,35 @@ class AeroReplayBuffer(ReplayBuffer):
             nonfinite_scores=int(nonfinite.sum()),
         )
         kept_tags = [tag for tag, keep in zip(tags, curation.keep, strict=True) if keep]
-        return KVBatchMeta(
+        curated = KVBatchMeta(
             partition_id=batch.partition_id,
             keys=self.last_record.keys_kept,
             tags=kept_tags,
             extra_info=dict(batch.extra_info or {}),
         )
+        if not curated.keys:
+            raise NothingToTrain(
+                f"step {global_steps}: nothing to train among {len(batch.keys)} rollouts of "
+                f"{len(group_uids) + len(self._failed_selected)} prompts ({len(self._failed_selected)} failed; every "
+                "other group degenerate and dropped by algorithm.aero.degenerate_keep=0)",
+                curated,
+            )
+        return curated
+
+
+class NothingToTrain(Exception):
+    """Raised by :meth:`AeroReplayBuffer.sample` when curation and failures left no rollout of the step to train.
+
+    The step's record is complete (``last_record``) and every rollout is already removed from TransferQueue; the
+    trainer skips the update and counts it instead of crashing hours into a run.
+
+    Attributes:
+        batch: the empty training batch.
+    """
+
+    def __init__(self, reason: str, batch: KVBatchMeta):
+        super().__init__(reason)
+        self.batch = batch
 
 
 def _column(fields, name: str) -> list:

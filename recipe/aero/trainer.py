@@ -28,7 +28,7 @@ from recipe.aero.accounting import CumulativeCounters, step_compute_metrics, ste
 from recipe.aero.core.advantages import group_mean_std
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.posterior import PosteriorStore
-from recipe.aero.sampler import AeroReplayBuffer
+from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain
 from recipe.aero.validation import pass_at_k_metrics
 
 logger = logging.getLogger(__name__)
@@ -99,11 +99,27 @@ class AeroTrainer(PPOTrainerSync):
         finally:
             actor.ppo_mini_batch_size, rollout.n = saved
 
-    def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
-        record = self.replay_buffer.last_record
-        # Updated in both arms (identical accounting); only the AERO arm's advantages read it.
+    def _step_once(self, metrics: dict, timing_raw: dict, sample_batch_size: int) -> KVBatchMeta:
+        """verl's single update, or none when the sampler found nothing to train (logged and counted)."""
+        try:
+            metrics["aero/skipped_update"] = 0.0
+            return super()._step_once(metrics, timing_raw, sample_batch_size)
+        except NothingToTrain as skip:
+            logger.warning("skipping the update: %s", skip)
+            metrics["aero/skipped_update"] = 1.0
+            self._update_posterior(self.replay_buffer.last_record, metrics)
+            return skip.batch
+
+    def _update_posterior(self, record, metrics: dict) -> np.ndarray:
+        """Adds the step's generated counts to the posterior store (both arms: identical accounting)."""
         group_p = self.posterior.update(record.prompt_keys, record.n_correct, record.n_generated)
         metrics.update({f"aero/posterior/{name}": value for name, value in self.posterior.summary().items()})
+        return group_p
+
+    def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        record = self.replay_buffer.last_record
+        # Only the AERO arm's advantages read the posterior.
+        group_p = self._update_posterior(record, metrics)
         if not self.adaptive:
             batch = super()._compute_advantage(batch, metrics)
         else:
@@ -160,6 +176,11 @@ class AeroTrainer(PPOTrainerSync):
             with open(self.group_log_path, "a") as f:
                 f.writelines(json.dumps(row) + "\n" for row in record.group_rows(self.global_steps))
         return batch
+
+    def _compute_metrics(self, batch: KVBatchMeta, metrics, timing_raw, global_steps, epoch):
+        """verl's data and timing metrics; a skipped update has no trained rows for them to read."""
+        if batch.keys:
+            super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
 
     def _val_metrics_update(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs):
         metric_dict = super()._val_metrics_update(

@@ -58,7 +58,7 @@ def overrides(assets, estimator: str, steps: int, run_dir: Path, *extra: str) ->
     base = [
         o for o in tiny_run_overrides(assets, train_batch_size=6, rollout_n=8) if "custom_reward_function.path" not in o
     ]
-    return [
+    chosen = [
         *base,
         f"reward.custom_reward_function.path={CRAFTED_REWARD}",
         f"+reward.custom_reward_function.reward_kwargs.counter_dir={run_dir / REWARD_CALLS}",
@@ -71,6 +71,8 @@ def overrides(assets, estimator: str, steps: int, run_dir: Path, *extra: str) ->
         f"trainer.v1.aero.group_log_path={run_dir / GROUP_LOG}",
         *extra,
     ]
+    last = {o.split("=", 1)[0]: i for i, o in enumerate(chosen)}  # an ``extra`` override replaces a default
+    return [o for i, o in enumerate(chosen) if last[o.split("=", 1)[0]] == i]
 
 
 def run(assets, tmp_path_factory, name: str, estimator: str, steps: int, *extra: str) -> RunResult:
@@ -272,3 +274,24 @@ def test_invalid_aero_value_fails_before_ray_starts(tiny_assets, tmp_path):
     assert result.returncode != 0
     assert "algorithm.aero.n_extra" in log
     assert "ray init kwargs" not in log and "Started a local Ray instance" not in log
+
+
+def test_a_step_with_nothing_to_train_is_skipped_and_counted(tiny_assets, tmp_path_factory):
+    """Every group degenerate (a prompt is always or never solved) and degenerate_keep=0: no crash, no update."""
+    all_degenerate = Path(__file__).parent / "fixtures" / "half_unsolvable_reward.py"
+    result = run(
+        tiny_assets,
+        tmp_path_factory,
+        "aero_nothing_to_train",
+        "aero",
+        2,
+        "algorithm.aero.degenerate_keep=0",
+        f"reward.custom_reward_function.path={all_degenerate}",
+    )
+    steps = completed(result, [1, 2])
+    for step, m in steps.items():
+        assert m["aero/skipped_update"] == 1 and m["aero/train/rollouts"] == 0, (step, m)
+        assert m["aero/gen/rollouts"] == m["aero/dropped/rollouts"] > 0, (step, m)
+        assert "actor/pg_loss" not in m, step  # no update ran
+    assert steps[2]["aero/posterior/num_prompts"] == 12
+    assert steps[2]["aero/cumulative/gen_rollouts"] == sum(m["aero/gen/rollouts"] for m in steps.values())

@@ -14,7 +14,7 @@ import transfer_queue
 from omegaconf import OmegaConf
 
 from recipe.aero.core.config import AeroConfig
-from recipe.aero.sampler import AeroReplayBuffer
+from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain
 
 # key -> (score, acc); scores are shaped (acc + 0.1) so that a score-based success would call every row correct.
 ROWS = {
@@ -104,3 +104,16 @@ def test_all_failed_groups_are_counted_even_without_rows(store, monkeypatch):
     record = buffer.last_record
     assert record.failed_prompts == 2 and record.failed_rollouts == 6
     assert set(record.uids) == {"ok"} and math.isclose(record.n_generated.sum(), 4)
+
+
+def test_nothing_to_train_is_reported_with_the_record_and_an_empty_store(store, monkeypatch):
+    # 'ok' becomes all-wrong: with the failed and NaN prompts and degenerate_keep=0 nothing is left to train.
+    for key in ("ok_0_0", "nan_1_0"):
+        monkeypatch.setitem(ROWS, key, (0.1, 0.0))
+    buffer = _buffer(degenerate_keep=0)
+    with pytest.raises(NothingToTrain, match="nothing to train") as skipped:
+        buffer.sample(global_steps=1, partition_id="train", batch_size=3)
+    assert skipped.value.batch.keys == []
+    record = buffer.last_record
+    assert not record.kept.any() and set(record.uids) == {"ok", "nan"}
+    assert set(ROWS) <= set(store)  # every rollout removed from TransferQueue
