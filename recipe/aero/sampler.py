@@ -2,7 +2,7 @@
 
 verl's sync ``ReplayBuffer.sample`` returns every trajectory of ``train_batch_size`` terminal prompt groups.
 :class:`AeroReplayBuffer` lets it do that (with a short poll instead of verl's fixed 2 s), then asks the core which
-rollouts to keep (spec steps 4-6), removes the dropped ones from TransferQueue (removed, not masked, so they cannot
+rollouts to keep (DESIGN.md §2.4-2.5), removes the dropped ones from TransferQueue (removed, not masked, so they cannot
 leak into any group statistic) and keeps a :class:`~recipe.aero.accounting.StepRecord` of what was generated,
 kept and dropped for the trainer. With ``algorithm.adv_estimator=grpo`` nothing is dropped but the record is the
 same, so both arms are accounted identically. Validation batches pass through untouched.
@@ -83,8 +83,8 @@ class AeroReplayBuffer(ReplayBuffer):
         of_failed_prompt = np.array([key.split("_")[0] in self._failed_selected for key in batch.keys], dtype=bool)
         nonfinite = ~np.isfinite(all_scores) & ~of_failed_prompt
         usable = ~(of_failed_prompt | nonfinite)
-        if not usable.all():
-            unusable = [key for key, ok in zip(batch.keys, usable, strict=True) if not ok]
+        unusable = [key for key, ok in zip(batch.keys, usable, strict=True) if not ok]
+        if unusable:
             logger.warning(
                 "step %d: %d prompt(s) failed in the rollout loop and %d rollout(s) scored NaN/inf; their %d rollouts "
                 "are removed from the update",
@@ -93,7 +93,6 @@ class AeroReplayBuffer(ReplayBuffer):
                 int(nonfinite.sum()),
                 len(unusable),
             )
-            tq.kv_clear(keys=unusable, partition_id=batch.partition_id)
         keys = [key for key, ok in zip(batch.keys, usable, strict=True) if ok]
         tags = [tag for tag, ok in zip(batch.tags, usable, strict=True) if ok]
         uids = [key.split("_")[0] for key in keys]
@@ -117,8 +116,6 @@ class AeroReplayBuffer(ReplayBuffer):
             success, group_index, prompt_keys, global_steps, self.aero, rollout_ids=sessions, apply_curation=self.curate
         )
         dropped = [key for key, keep in zip(keys, curation.keep, strict=True) if not keep]
-        if dropped:
-            tq.kv_clear(keys=dropped, partition_id=batch.partition_id)
 
         is_rescue = sessions >= self.aero.n_explore if self.curate else np.zeros(len(keys), dtype=bool)
         explore = ~is_rescue
@@ -155,23 +152,27 @@ class AeroReplayBuffer(ReplayBuffer):
             extra_info=dict(batch.extra_info or {}),
         )
         if not curated.keys:
+            # verl's fit() clears the step's batch from TransferQueue and refuses an empty key list, so the
+            # untrained rows travel as the skipped step's batch and are cleared there.
             raise NothingToTrain(
                 f"step {global_steps}: nothing to train among {len(batch.keys)} rollouts of "
                 f"{len(group_uids) + len(self._failed_selected)} prompts ({len(self._failed_selected)} failed; every "
                 "other group degenerate and dropped by algorithm.aero.degenerate_keep=0)",
-                curated,
+                KVBatchMeta(partition_id=batch.partition_id, keys=list(batch.keys), tags=list(batch.tags)),
             )
+        if unusable or dropped:
+            tq.kv_clear(keys=unusable + dropped, partition_id=batch.partition_id)
         return curated
 
 
 class NothingToTrain(Exception):
     """Raised by :meth:`AeroReplayBuffer.sample` when curation and failures left no rollout of the step to train.
 
-    The step's record is complete (``last_record``) and every rollout is already removed from TransferQueue; the
-    trainer skips the update and counts it instead of crashing hours into a run.
+    The step's record is complete (``last_record``); the trainer skips the update and counts it instead of
+    crashing hours into a run.
 
     Attributes:
-        batch: the empty training batch.
+        batch: every rollout of the step, none to be trained; verl's ``fit()`` removes them from TransferQueue.
     """
 
     def __init__(self, reason: str, batch: KVBatchMeta):

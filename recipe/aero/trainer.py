@@ -44,6 +44,7 @@ class AeroTrainer(PPOTrainerSync):
         self.aero = AeroConfig.from_mapping(config.algorithm.get("aero"))
         self.adaptive = config.algorithm.adv_estimator == "aero"
         self.posterior = PosteriorStore.from_config(self.aero)
+        self._skipped_update = False
         self.cumulative = CumulativeCounters()
         super().__init__(config)
         # Registered under its own name but a sync trainer: verl's `trainer_mode != "sync"` branches (async
@@ -101,11 +102,13 @@ class AeroTrainer(PPOTrainerSync):
 
     def _step_once(self, metrics: dict, timing_raw: dict, sample_batch_size: int) -> KVBatchMeta:
         """verl's single update, or none when the sampler found nothing to train (logged and counted)."""
+        self._skipped_update = False
         try:
             metrics["aero/skipped_update"] = 0.0
             return super()._step_once(metrics, timing_raw, sample_batch_size)
         except NothingToTrain as skip:
             logger.warning("skipping the update: %s", skip)
+            self._skipped_update = True
             metrics["aero/skipped_update"] = 1.0
             self._update_posterior(self.replay_buffer.last_record, metrics)
             return skip.batch
@@ -179,7 +182,7 @@ class AeroTrainer(PPOTrainerSync):
 
     def _compute_metrics(self, batch: KVBatchMeta, metrics, timing_raw, global_steps, epoch):
         """verl's data and timing metrics; a skipped update has no trained rows for them to read."""
-        if batch.keys:
+        if not self._skipped_update:
             super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
 
     def _val_metrics_update(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs):

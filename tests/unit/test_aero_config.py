@@ -28,6 +28,12 @@ SPEC_DEFAULTS = {
     "success_threshold": 0.0,
     "seed": 0,
     "epsilon": 1e-6,
+    # Posterior-guided exploration (DESIGN.md §2.1, our variant): off by default.
+    "guided_exploration": False,
+    "n_explore_known_solved": 2,
+    "known_solved_mean": 0.75,
+    "known_failing_mean": 0.2,
+    "guidance_min_evidence": 2.0,
 }
 
 
@@ -86,6 +92,12 @@ INVALID = [
     ({"success_key": ""}, "success_key"),
     ({"high_success_curation": None}, "high_success_curation"),
     ({"n_exploer": 4}, "n_exploer"),  # unknown key (typo)
+    ({"guided_exploration": "yes"}, "guided_exploration"),
+    ({"n_explore_known_solved": 0}, "n_explore_known_solved"),
+    ({"n_explore_known_solved": 5, "guided_exploration": True}, "n_explore_known_solved"),  # > n_explore 4
+    ({"known_solved_mean": 1.0}, "known_solved_mean"),
+    ({"known_failing_mean": 0.8}, "known_failing_mean"),  # not below known_solved_mean
+    ({"guidance_min_evidence": -1.0}, "guidance_min_evidence"),
 ]
 
 

@@ -21,10 +21,12 @@ SOURCES = [(AeroConfig, CONFIG_PREFIX), (AeroTrainerConfig, TRAINER_CONFIG_PREFI
 
 
 def _readme_value(cell: str) -> object:
-    """A README default cell as a python value: null, int, float, else the bare string."""
+    """A README default cell as a python value: null, true/false, int, float, else the bare string."""
     cell = cell.strip().strip("`")
     if cell == "null":
         return None
+    if cell in ("true", "false"):
+        return cell == "true"
     for parse in (int, float):
         try:
             return parse(cell)

@@ -113,7 +113,8 @@ def test_nothing_to_train_is_reported_with_the_record_and_an_empty_store(store, 
     buffer = _buffer(degenerate_keep=0)
     with pytest.raises(NothingToTrain, match="nothing to train") as skipped:
         buffer.sample(global_steps=1, partition_id="train", batch_size=3)
-    assert skipped.value.batch.keys == []
+    # Every rollout travels in the skipped step's batch, which verl's fit() clears (it refuses an empty key list).
+    assert sorted(skipped.value.batch.keys) == sorted(ROWS)
     record = buffer.last_record
     assert not record.kept.any() and set(record.uids) == {"ok", "nan"}
-    assert set(ROWS) <= set(store)  # every rollout removed from TransferQueue
+    assert not set(ROWS) & set(store)

@@ -23,7 +23,16 @@ TRAINER_CONFIG_PREFIX = "trainer.v1.aero"
 POSTERIOR_SCOPES = ("degenerate", "all")
 ADVANTAGE_STATS = ("kept", "generated")
 
-_INT_KEYS = ("n_explore", "budget", "n_extra", "min_incorrect_kept", "degenerate_keep", "seed")
+_INT_KEYS = (
+    "n_explore",
+    "budget",
+    "n_extra",
+    "min_incorrect_kept",
+    "degenerate_keep",
+    "seed",
+    "n_explore_known_solved",
+)
+_BOOL_KEYS = ("guided_exploration",)
 _FLOAT_KEYS = (
     "rescue_threshold",
     "low_success_threshold",
@@ -33,6 +42,9 @@ _FLOAT_KEYS = (
     "posterior_decay",
     "success_threshold",
     "epsilon",
+    "known_solved_mean",
+    "known_failing_mean",
+    "guidance_min_evidence",
 )
 _STR_KEYS = (
     "low_success_curation",
@@ -112,6 +124,13 @@ class AeroConfig(_FromMapping):
         success_threshold: Score above which a rollout counts as a success.
         seed: Curation randomness, combined with the step and a stable hash of the prompt id.
         epsilon: Added to the std (GRPO and posterior advantages), as verl's ``grpo`` does.
+        guided_exploration: Posterior-guided first rounds (DESIGN.md §2.1, our variant; off = the paper's AERO).
+        n_explore_known_solved: First-round rollouts of a prompt the posterior knows to be solved.
+        known_solved_mean: Posterior mean at or above which a prompt with enough evidence is known solved.
+        known_failing_mean: Posterior mean at or below which a prompt with enough evidence is known failing; it
+            gets its whole budget in the first round.
+        guidance_min_evidence: Observed pseudo-counts (alpha + beta - prior_alpha - prior_beta) a prompt needs
+            before guidance trusts its posterior.
     """
 
     n_explore: int = 4
@@ -134,6 +153,11 @@ class AeroConfig(_FromMapping):
     success_threshold: float = 0.0
     seed: int = 0
     epsilon: float = 1e-6
+    guided_exploration: bool = False
+    n_explore_known_solved: int = 2
+    known_solved_mean: float = 0.75
+    known_failing_mean: float = 0.2
+    guidance_min_evidence: float = 2.0
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -154,6 +178,9 @@ class AeroConfig(_FromMapping):
             value = getattr(self, key)
             if not isinstance(value, str):
                 raise _refuse(key, value, "must be a string")
+        for key in _BOOL_KEYS:
+            if not isinstance(getattr(self, key), bool):
+                raise _refuse(key, getattr(self, key), "must be true or false")
 
     def _check_ranges(self) -> None:
         for key in ("n_explore", "budget", "n_extra"):
@@ -188,6 +215,24 @@ class AeroConfig(_FromMapping):
                 raise _refuse(key, getattr(self, key), f"must be one of {list(allowed)}")
         if not self.success_key:
             raise _refuse("success_key", self.success_key, "must be a non-empty string")
+        upper = self.n_explore if self.guided_exploration else math.inf  # only read when guidance is on
+        if not 1 <= self.n_explore_known_solved <= upper:
+            raise _refuse(
+                "n_explore_known_solved",
+                self.n_explore_known_solved,
+                f"must be >= 1 and, with guided_exploration, <= algorithm.aero.n_explore={self.n_explore}",
+            )
+        for key in ("known_solved_mean", "known_failing_mean"):
+            if not 0.0 < getattr(self, key) < 1.0:
+                raise _refuse(key, getattr(self, key), "must lie in (0, 1)")
+        if self.known_failing_mean >= self.known_solved_mean:
+            raise _refuse(
+                "known_failing_mean",
+                self.known_failing_mean,
+                f"must be below algorithm.aero.known_solved_mean={self.known_solved_mean}",
+            )
+        if self.guidance_min_evidence < 0.0:
+            raise _refuse("guidance_min_evidence", self.guidance_min_evidence, "must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -130,6 +130,15 @@ class PosteriorStore:
         self._alpha = np.asarray(alpha, dtype=np.float64).copy()
         self._beta = np.asarray(beta, dtype=np.float64).copy()
 
+    def counts(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(alpha, beta) per key without changing the store; a key never seen gets the prior."""
+        slots = np.array([self._slots.get(key, -1) for key in keys], dtype=np.int64)
+        seen = slots >= 0
+        alpha = np.full(len(keys), self.prior_alpha)
+        beta = np.full(len(keys), self.prior_beta)
+        alpha[seen], beta[seen] = self._alpha[slots[seen]], self._beta[slots[seen]]
+        return alpha, beta
+
     def summary(self) -> dict[str, float]:
         """Numbers for the ``aero/posterior/*`` metrics: prompts tracked and their mean posterior p."""
         if not self._slots:
