@@ -13,6 +13,7 @@ import numpy as np
 
 from recipe.aero.core.compute import step_flops
 from recipe.aero.core.strata import STRATUM_NAMES
+from recipe.aero.core.timing import generation_timing
 
 
 @dataclass
@@ -36,6 +37,9 @@ class StepRecord:
         n_explore_correct: per group, successes in the exploration round.
         stratum: per group, the stratum after exploration (what decided rescue); the per-stratum rollout counts
             (generated = trained + dropped) use it too.
+        round_index: per rollout, its round within its prompt (0 = first round).
+        started_at: per rollout, wall-clock start of its generation (NaN when unknown).
+        finished_at: per rollout, wall-clock end of its generation (NaN when unknown).
         keys: per rollout, its TransferQueue key.
         keys_kept: TransferQueue keys of the kept rollouts, in batch order.
         failed_prompts: prompts of the step whose rollout loop failed (left out of every group above).
@@ -59,6 +63,9 @@ class StepRecord:
     n_explore_generated: np.ndarray
     n_explore_correct: np.ndarray
     stratum: np.ndarray
+    round_index: np.ndarray | None = None
+    started_at: np.ndarray | None = None
+    finished_at: np.ndarray | None = None
     keys: list[str] = field(default_factory=list)
     keys_kept: list[str] = field(default_factory=list)
     failed_prompts: int = 0
@@ -87,6 +94,7 @@ class StepRecord:
                     "n_generated": int(self.n_generated[g]),
                     "n_correct": int(self.n_correct[g]),
                     "n_explore_correct": int(self.n_explore_correct[g]),
+                    "rounds": None if self.round_index is None else int(self.round_index[mine].max()) + 1,
                     "sessions": self.session[mine].tolist(),
                     "success": self.success[mine].astype(int).tolist(),
                     "kept": self.kept[mine].astype(int).tolist(),
@@ -162,6 +170,16 @@ def step_metrics(record: StepRecord, n_extra: int) -> dict[str, float]:
         }
     )
     return metrics
+
+
+def step_timing_metrics(record: StepRecord) -> dict[str, float]:
+    """``aero/timing/*``: the step's generation split into exploration phase and rescue tail (``core/timing.py``).
+
+    Empty when the rollouts carry no generation times.
+    """
+    if record.started_at is None or np.isnan(record.started_at).any() or np.isnan(record.finished_at).any():
+        return {}
+    return generation_timing(record.group_index, record.round_index, record.started_at, record.finished_at)
 
 
 def _explore_degenerate(record: StepRecord) -> np.ndarray:

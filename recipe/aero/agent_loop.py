@@ -1,18 +1,22 @@
-"""Per-prompt explore -> rescue loop inside verl's V1 agent-loop worker (spec section 2, steps 1-3).
+"""Per-prompt explore -> rescue loop inside verl's V1 agent-loop worker (DESIGN.md §2.1-2.3).
 
 verl's ``AgentLoopWorkerTQ._run_prompt`` launches ``rollout.n`` sessions for a prompt and then tags the prompt
 ``finished`` in TransferQueue. :class:`AeroAgentLoopWorker` replaces that one method: it asks the core planner how
 many sessions to run, runs them, reads each session's success from its streamed reward, and asks again, so a
 zero-success prompt gets ``n_extra`` more rollouts as soon as its own previous round is scored, without waiting
-for any other prompt. Session ids continue across rounds (explore: ``0..n_explore-1``, rescue: the rest), which
-is how the sampler tells explore from rescue rollouts. The prompt is tagged ``finished`` only when its group is
-final. Validation and the GRPO arm (``algorithm.adv_estimator`` other than ``aero``) run verl's method unchanged.
+for any other prompt. Session ids continue across rounds; each training rollout records its round and generation
+times in ``extra_fields["aero_timing"]`` (both arms), which is how the sampler tells explore from rescue rollouts
+and splits the step's generation time. A prompt's first round is ``n_explore`` unless the trainer sent a
+posterior-guided size in ``aero_first_round``. The prompt is tagged ``finished`` only when its group is final.
+Validation and the GRPO arm (``algorithm.adv_estimator`` other than ``aero``) run verl's loop unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import time
 
 import ray
 import transfer_queue as tq
@@ -23,6 +27,13 @@ from recipe.aero.core.rescue import next_round_size
 from recipe.aero.success import scored_rollout_success
 
 logger = logging.getLogger(__name__)
+
+# Per-prompt first-round size the trainer may add to a training prompt (posterior-guided exploration, DESIGN.md §2.1).
+FIRST_ROUND_COLUMN = "aero_first_round"
+# Each rollout runs in its own asyncio task, which copies these at creation: the round its prompt was in when the
+# task was created, and when its generation started. Written to the rollout's extra_fields["aero_timing"].
+_ROUND = contextvars.ContextVar("aero_round", default=0)
+_STARTED_AT = contextvars.ContextVar("aero_started_at", default=None)
 
 
 class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
@@ -47,8 +58,12 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         try:
             prompt.pop("__rollout_n__", None)
             prompt.pop("__do_sample__", None)
+            first_round = prompt.pop(FIRST_ROUND_COLUMN, None)
+            first_round = None if first_round is None else int(first_round)
             n_generated = n_correct = 0
-            while (round_size := next_round_size(n_correct, n_generated, self.aero)) > 0:
+            round_index = 0
+            while (round_size := next_round_size(n_correct, n_generated, self.aero, first_round)) > 0:
+                _ROUND.set(round_index)
                 sessions = [
                     asyncio.create_task(
                         self._run_agent_loop(
@@ -73,14 +88,28 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                     raise TypeError(f"AERO rollouts of uid={uid} returned {results!r}, expected one bool per session")
                 n_generated += round_size
                 n_correct += sum(results)
+                round_index += 1
             status = "finished"
         except Exception:
             logger.exception("AERO rollout loop failed for uid=%s", uid)
         finally:
             await tq.async_kv_put(key=uid, partition_id="train", tag={"status": status})
 
+    async def _run_agent_loop(self, *args, **kwargs):
+        """verl's rollout, with its start time noted for the generation split (``core/timing.py``)."""
+        _STARTED_AT.set(time.time())
+        return await super()._run_agent_loop(*args, **kwargs)
+
     async def _agent_loop_postprocess(self, output, validate, **kwargs) -> bool | None:
-        """verl's postprocess (score, write to TransferQueue), then the rollout's success for the planner."""
+        """verl's postprocess (score, write to TransferQueue), then the rollout's success for the planner.
+
+        Training rollouts of both arms carry ``extra_fields["aero_timing"]``: their round (0 = the prompt's first)
+        and when their generation started and finished.
+        """
+        if not validate:
+            timing = {"round": _ROUND.get(), "started_at": _STARTED_AT.get(), "finished_at": time.time()}
+            for each in output if isinstance(output, list) else [output]:
+                each.extra_fields["aero_timing"] = timing
         await super()._agent_loop_postprocess(output, validate, **kwargs)
         if validate or not self.adaptive:
             return None

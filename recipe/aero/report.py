@@ -154,6 +154,20 @@ def mean_step_time(history: History) -> tuple[float | None, int]:
     return (sum(later) / len(later), len(later)) if later else (None, 0)
 
 
+GENERATION_KEYS = {
+    "timing_s/gen": "generation s",
+    "aero/timing/explore_phase_s": "exploration phase s",
+    "aero/timing/rescue_tail_s": "rescue tail s",
+    "aero/timing/critical_path_rounds": "rounds on the critical path",
+}
+
+
+def mean_after_first(history: History, key: str) -> float | None:
+    """Mean of ``key`` over training steps after the first (warm-up); None when never logged."""
+    points = [value for step, value in series(history, key) if step > 0][1:]
+    return sum(points) / len(points) if points else None
+
+
 def reduction_pct(candidate: float | None, baseline: float | None) -> float | None:
     """``100 * (1 - candidate / baseline)``: positive when the candidate costs less; None if undefined."""
     if candidate is None or baseline is None or baseline == 0:
@@ -192,6 +206,7 @@ class ArmSummary:
     step_time_mean_s: float | None
     step_time_num_steps: int
     config: dict[str, object] = field(default_factory=dict)
+    generation: dict[str, float | None] = field(default_factory=dict)
 
 
 def summarize_arm(name: str, history: History, k: int, log_file: str = "", config: dict | None = None) -> ArmSummary:
@@ -210,6 +225,7 @@ def summarize_arm(name: str, history: History, k: int, log_file: str = "", confi
         step_time_mean_s=step_time,
         step_time_num_steps=step_time_n,
         config=config or {},
+        generation={key: mean_after_first(history, key) for key in GENERATION_KEYS},
     )
 
 
@@ -289,18 +305,26 @@ def render_markdown(arms: list[ArmSummary], baseline: ArmSummary, k: int, curve:
         cells += [_fmt_count(c.get(key)) for key in CUMULATIVE_KEYS]
         cells.append(f"{_fmt(arm.step_time_mean_s, '.2f')} (n={arm.step_time_num_steps})")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Generation per step (mean, excl. step 1)", ""]
+    lines.append("| arm | " + " | ".join(GENERATION_KEYS.values()) + " |")
+    lines.append("|" + "---|" * (1 + len(GENERATION_KEYS)))
+    for arm in arms:
+        lines.append(
+            "| " + " | ".join([arm.name, *(_fmt(arm.generation.get(key), ".2f") for key in GENERATION_KEYS)]) + " |"
+        )
     lines += ["", f"## Reduction relative to the baseline `{baseline.name}` (positive = less)", ""]
-    lines.append("| arm | total compute | wall-clock per step | rollouts generated |")
-    lines.append("|---|---|---|---|")
+    lines.append("| arm | total compute | wall-clock per step | generation per step | rollouts generated |")
+    lines.append("|---|---|---|---|---|")
     if len(arms) == 1:
-        lines.append(f"| (only `{baseline.name}` was given: nothing to compare) | {NA} | {NA} | {NA} |")
+        lines.append(f"| (only `{baseline.name}` was given: nothing to compare) | {NA} | {NA} | {NA} | {NA} |")
     for arm in arms:
         if arm is baseline:
             continue
         flops = reduction_pct(arm.cumulative.get("total_flops"), baseline.cumulative.get("total_flops"))
         wall = reduction_pct(arm.step_time_mean_s, baseline.step_time_mean_s)
         gen = reduction_pct(arm.cumulative.get("gen_rollouts"), baseline.cumulative.get("gen_rollouts"))
-        lines.append(f"| {arm.name} | {_fmt_pct(flops)} | {_fmt_pct(wall)} | {_fmt_pct(gen)} |")
+        gen_time = reduction_pct(arm.generation.get("timing_s/gen"), baseline.generation.get("timing_s/gen"))
+        lines.append(f"| {arm.name} | {_fmt_pct(flops)} | {_fmt_pct(wall)} | {_fmt_pct(gen_time)} | {_fmt_pct(gen)} |")
     lines += ["", "## Conventions", ""]
     lines.append(
         f"- Avg@{k}: mean accuracy of the {k} samples per problem; Pass@{k}: unbiased share of problems with at "
@@ -319,7 +343,9 @@ def render_markdown(arms: list[ArmSummary], baseline: ArmSummary, k: int, curve:
     )
     lines.append(
         "- Wall-clock per step: mean of verl's `timing_s/step` over training steps 2..N (step 1 includes warm-up and "
-        "is excluded); validation (`timing_s/testing`) is outside that timer."
+        "is excluded); validation (`timing_s/testing`) is outside that timer. Generation is verl's `timing_s/gen`; "
+        "the exploration phase runs from the first rollout's start to the last first-round rollout's end, the "
+        "rescue tail from there to the last rollout's end (`aero/timing/*`)."
     )
     lines.append("- Logs: " + ", ".join(f"`{arm.name}`: {arm.log_file}" for arm in arms))
     return "\n".join(lines) + "\n"

@@ -117,7 +117,13 @@ class AeroReplayBuffer(ReplayBuffer):
         )
         dropped = [key for key, keep in zip(keys, curation.keep, strict=True) if not keep]
 
-        is_rescue = sessions >= self.aero.n_explore if self.curate else np.zeros(len(keys), dtype=bool)
+        timing = [(extra or {}).get("aero_timing") or {} for extra in extra_fields]
+        round_index = np.array([t.get("round", -1) for t in timing], dtype=np.int64)
+        started_at = np.array([t.get("started_at") or np.nan for t in timing], dtype=np.float64)
+        finished_at = np.array([t.get("finished_at") or np.nan for t in timing], dtype=np.float64)
+        if (round_index < 0).any():  # rollouts without a timing record: sessions beyond n_explore are rescue
+            round_index = np.where(sessions >= self.aero.n_explore, 1, 0) if self.curate else np.zeros_like(sessions)
+        is_rescue = round_index > 0
         explore = ~is_rescue
         n_explore_generated = np.bincount(group_index, weights=explore, minlength=len(group_uids)).astype(np.int64)
         n_explore_correct = np.bincount(group_index, weights=explore & success, minlength=len(group_uids))
@@ -138,6 +144,9 @@ class AeroReplayBuffer(ReplayBuffer):
             n_explore_generated=n_explore_generated,
             n_explore_correct=n_explore_correct,
             stratum=stratify(n_explore_correct, n_explore_generated, self.aero),
+            round_index=round_index,
+            started_at=started_at,
+            finished_at=finished_at,
             keys=keys,
             keys_kept=[key for key, keep in zip(keys, curation.keep, strict=True) if keep],
             failed_prompts=len(self._failed_selected),

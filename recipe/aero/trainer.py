@@ -24,9 +24,17 @@ from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from recipe.aero import group_context
-from recipe.aero.accounting import CumulativeCounters, step_compute_metrics, step_metrics, zero_advantage_share
+from recipe.aero.accounting import (
+    CumulativeCounters,
+    step_compute_metrics,
+    step_metrics,
+    step_timing_metrics,
+    zero_advantage_share,
+)
+from recipe.aero.agent_loop import FIRST_ROUND_COLUMN
 from recipe.aero.core.advantages import group_mean_std
 from recipe.aero.core.config import AeroConfig
+from recipe.aero.core.exploration import GUIDANCE_NAMES, classify, first_round_sizes
 from recipe.aero.core.posterior import PosteriorStore
 from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain
 from recipe.aero.validation import pass_at_k_metrics
@@ -45,6 +53,7 @@ class AeroTrainer(PPOTrainerSync):
         self.adaptive = config.algorithm.adv_estimator == "aero"
         self.posterior = PosteriorStore.from_config(self.aero)
         self._skipped_update = False
+        self._guidance_metrics: dict[str, float] = {}
         self.cumulative = CumulativeCounters()
         super().__init__(config)
         # Registered under its own name but a sync trainer: verl's `trainer_mode != "sync"` branches (async
@@ -71,6 +80,23 @@ class AeroTrainer(PPOTrainerSync):
             sampler_kwargs=sampler_config.sampler_kwargs,
             refill_fn=self._add_prompts_to_generate,
         )
+
+    def _submit_batch_to_rollout(self, batch):
+        """verl's submission; with guided exploration each prompt first carries its first-round size.
+
+        The size comes from the persistent posterior (``core/exploration.py``); the agent loop pops the column.
+        """
+        if self.adaptive and self.aero.guided_exploration:
+            keys = [
+                f"{ds}/{int(i)}" for ds, i in zip(_values(batch, "data_source"), _values(batch, "index"), strict=True)
+            ]
+            guidance = classify(*self.posterior.counts(keys), self.aero)
+            batch[FIRST_ROUND_COLUMN] = torch.from_numpy(first_round_sizes(guidance, self.aero))
+            counts = np.bincount(guidance, minlength=len(GUIDANCE_NAMES))
+            self._guidance_metrics = {
+                f"aero/guidance/prompts_{name}": float(counts[code]) for code, name in GUIDANCE_NAMES.items()
+            }
+        return super()._submit_batch_to_rollout(batch)
 
     def _get_required_batch_multiple(self, dp_size: int) -> int:
         """AERO pads its curated batch only to ``dp_size x`` the number of PPO mini-batches.
@@ -173,6 +199,8 @@ class AeroTrainer(PPOTrainerSync):
                 record, self.n_params, with_reference=self.use_reference_policy, ppo_epochs=int(actor.ppo_epochs)
             )
         )
+        step.update(step_timing_metrics(record))
+        step.update(self._guidance_metrics)
         step.update(self.cumulative.add(step))
         metrics.update(step)
         if self.group_log_path:
@@ -225,6 +253,16 @@ class AeroTrainer(PPOTrainerSync):
         except (KeyError, ValueError, TypeError) as error:
             raise ValueError(f"AERO checkpoint state {path} is not usable: {error!r}") from error
         logger.info("restored AERO state from %s: %d prompts in the posterior store", path, len(self.posterior))
+
+
+def _values(batch, name: str) -> list:
+    """One column of verl's prompt TensorDict as plain values (tensor, NonTensorStack or NonTensorData)."""
+    column = batch[name]
+    if isinstance(column, torch.Tensor):
+        return column.tolist()
+    if hasattr(column, "tolist"):
+        return list(column.tolist())
+    return [getattr(column, "data", column)] * len(batch)
 
 
 def write_state_atomically(path: str, state: dict) -> None:

@@ -33,6 +33,8 @@ def arm_records(step_times, flops_per_step, gen_per_step, val, zero_adv=None, va
     for i, seconds in enumerate(step_times, start=1):
         data = {
             "timing_s/step": seconds,
+            "timing_s/gen": 0.6 * seconds,
+            "aero/timing/rescue_tail_s": 0.1 * seconds,
             "training/global_step": i,
             "aero/cumulative/total_flops": flops_per_step * i,
             "aero/cumulative/gen_rollouts": gen_per_step * i,
@@ -104,7 +106,9 @@ def test_report_table_reductions_and_plots(two_arms, tmp_path):
     report = rp.build_report([two_arms[1], two_arms[0]], out)  # AERO first: the baseline is still GRPO by name
     text = report.read_text()
     assert "baseline `grpo`" in text
-    assert "| aero | 50.0 % | 50.0 % | 21.9 % |" in text  # 3e12 vs 6e12 FLOPs, 5 s vs 10 s, 300 vs 384 rollouts
+    # 3e12 vs 6e12 FLOPs, 5 s vs 10 s per step, 3 s vs 6 s generation per step, 300 vs 384 rollouts
+    assert "| aero | 50.0 % | 50.0 % | 50.0 % | 21.9 % |" in text
+    assert "## Generation per step" in text and "| aero | 3.00 |" in text and "| grpo | 6.00 |" in text
     assert "0.550 | 0.850" in text and "0.500 | 0.800" in text
     assert "openai/gsm8k Avg@8" in text and "math500 Pass@8" in text
     assert "0.010" not in text

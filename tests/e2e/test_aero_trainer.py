@@ -50,6 +50,11 @@ AERO_METRICS = [
     *(f"aero/cumulative/{name}" for name in ("train_response_tokens", "total_flops", "gen_flops")),
     "aero/cumulative/logprob_flops",
     "aero/cumulative/update_flops",
+    *(f"aero/failed/{name}" for name in ("prompts", "rollouts", "nonfinite_scores")),
+    "aero/skipped_update",
+    *(f"aero/timing/{name}" for name in ("explore_phase_s", "rescue_tail_s", "generation_span_s")),
+    "aero/timing/critical_path_rounds",
+    "aero/timing/max_rounds",
 ]
 VAL_METRICS = ["aero_val/openai/gsm8k/avg@4", "aero_val/openai/gsm8k/pass@1", "aero_val/openai/gsm8k/pass@4"]
 
@@ -147,6 +152,20 @@ def test_generated_rollouts_equal_the_reward_calls_made(aero_run, grpo_run):
         steps = completed(result, [1, 2])
         assert train_reward_calls(result) == sum(m["aero/gen/rollouts"] for m in steps.values()), result.run_dir
         assert all(m["aero/failed/prompts"] == 0 and m["aero/failed/rollouts"] == 0 for m in steps.values())
+
+
+def test_generation_split_into_exploration_and_rescue_tail(aero_run, grpo_run):
+    """Both arms log the split; GRPO has one round and no tail; AERO's rescue rounds are on the critical path."""
+    grpo = completed(grpo_run, [1, 2])
+    assert all(m["aero/timing/rescue_tail_s"] == 0 and m["aero/timing/max_rounds"] == 1 for m in grpo.values())
+    aero = completed(aero_run, [1, 2])
+    for m in aero.values():
+        assert m["aero/timing/max_rounds"] == 3  # budget 8 = 4 explore + 2 rounds of 2
+        assert m["aero/timing/rescue_tail_s"] > 0
+        span = m["aero/timing/generation_span_s"]
+        assert math.isclose(m["aero/timing/explore_phase_s"] + m["aero/timing/rescue_tail_s"], span, rel_tol=1e-6)
+    rounds = {row["prompt"]: row["rounds"] for row in group_rows(aero_run)}
+    assert set(rounds.values()) == {1, 2, 3}
 
 
 def test_every_rescue_case_occurred(aero_run):
