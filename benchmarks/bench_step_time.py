@@ -1,0 +1,85 @@
+"""Benchmark: AERO's wall-clock per step and generation per step against GRPO's, measured in one invocation.
+
+Runs the real V1 trainer on CPU (``recipe.aero.main_aero``, tiny Qwen2 on vLLM) for each arm: ``grpo``
+(``rollout.n = budget``), ``aero`` (the paper's AERO, our defaults) and every ``--variant NAME OVERRIDE...`` (AERO
+with extra Hydra overrides, e.g. ``algorithm.aero.guided_exploration=true``). Arms alternate within each repeat, so
+a slow period of a shared machine hits all of them. Per run it averages verl's ``timing_s/step`` and
+``timing_s/gen`` and the recipe's ``aero/timing/rescue_tail_s`` over steps 2..N (step 1 includes warm-up), then
+prints each arm's mean over repeats with the spread, and its ratio to GRPO's.
+
+Run on an otherwise idle machine (figures from a busy one are indicative only):
+    /work/tools/heavy --exclusive .venv/bin/python benchmarks/bench_step_time.py --repeats 3 --steps 6 \
+        --variant aero_guided algorithm.aero.guided_exploration=true
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+from aero_cpu.launcher import run_verl_cpu
+from aero_cpu.overrides import tiny_run_overrides
+from aero_cpu.tiny_assets import build_all
+
+MODULE = "recipe.aero.main_aero"
+METRICS = {"s/step": "timing_s/step", "gen s/step": "timing_s/gen", "rescue tail s": "aero/timing/rescue_tail_s"}
+
+
+def run_arm(name: str, extra: list[str], args, out_dir: Path, repeat: int) -> dict[str, float]:
+    """One training run; the mean of each metric over steps 2..N."""
+    assets = build_all()
+    run_dir = out_dir / f"{name}_{repeat}"
+    estimator = "grpo" if name == "grpo" else "aero"
+    overrides = [
+        *tiny_run_overrides(assets, train_batch_size=args.prompts, rollout_n=args.budget, lr=args.lr),
+        *([f"reward.custom_reward_function.path={args.reward}"] if args.reward else []),
+        f"algorithm.adv_estimator={estimator}",
+        f"algorithm.aero.budget={args.budget}",
+        f"trainer.total_training_steps={args.steps}",
+        *extra,
+    ]
+    result = run_verl_cpu(MODULE, overrides, run_dir, timeout=args.timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} run {repeat} failed (exit {result.returncode}):\n{result.log_tail()}")
+    steps = [m for step, m in result.steps().items() if step > 1]
+    return {label: statistics.fmean(m.get(key, 0.0) for m in steps) for label, key in METRICS.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=16, help="prompts per step")
+    parser.add_argument("--budget", type=int, default=8, help="GRPO's N and AERO's per-prompt budget")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--reward", default=None, help="reward file (default: the tiny assets' exact-match reward)")
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--variant", nargs="+", action="append", default=[], metavar=("NAME", "OVERRIDE"), help="AERO + overrides"
+    )
+    args = parser.parse_args()
+    arms = {"grpo": [], "aero": [], **{variant[0]: variant[1:] for variant in args.variant}}
+    out_dir = args.out or Path(tempfile.mkdtemp(prefix="bench_step_time_"))
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in arms}
+    for repeat in range(args.repeats):
+        for name, extra in arms.items():
+            results[name].append(run_arm(name, extra, args, out_dir, repeat))
+            print(f"repeat {repeat} {name}: {results[name][-1]}", flush=True)
+
+    grpo = {label: statistics.fmean(r[label] for r in results["grpo"]) for label in METRICS}
+    print(f"\n{args.prompts} prompts/step, budget {args.budget}, steps 2..{args.steps}, {args.repeats} repeats")
+    for name, runs in results.items():
+        cells = []
+        for label in METRICS:
+            values = [r[label] for r in runs]
+            mean, spread = statistics.fmean(values), (max(values) - min(values)) / 2
+            ratio = f" ({mean / grpo[label]:.2f}x GRPO)" if grpo[label] > 0 else ""
+            cells.append(f"{label} {mean:.2f} ± {spread:.2f}{ratio}")
+        print(f"{name:>14}: " + " | ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
