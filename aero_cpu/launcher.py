@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +112,21 @@ def _stop(process: subprocess.Popen) -> None:
             continue
 
 
+def _wait(process: subprocess.Popen, timeout: float, run_dir: Path, kill_when: Callable[[Path], bool] | None) -> int:
+    """The process's exit status; SIGKILL to its group as soon as ``kill_when(run_dir)`` holds."""
+    if kill_when is None:
+        return process.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while (returncode := process.poll()) is None:
+        if kill_when(run_dir):
+            os.killpg(process.pid, signal.SIGKILL)
+            return process.wait(timeout=30)
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        time.sleep(0.5)
+    return returncode
+
+
 def run_verl_cpu(
     module: str,
     overrides: Sequence[str],
@@ -120,6 +135,7 @@ def run_verl_cpu(
     env: Mapping[str, str] | None = None,
     n_gpus: int = 1,
     include_cpu_overrides: bool = True,
+    kill_when: Callable[[Path], bool] | None = None,
 ) -> RunResult:
     """Runs ``python -m <module>`` with the CPU overrides plus ``overrides`` and returns its metrics.
 
@@ -132,6 +148,8 @@ def run_verl_cpu(
         env: extra environment variables for the driver *and* the Ray workers (``runtime_env.env_vars``).
         n_gpus: trainer ranks (fake Ray GPUs).
         include_cpu_overrides: False to pass only ``overrides`` (e.g. when a recipe yaml already has them).
+        kill_when: polled with ``run_dir`` twice a second; when it returns True the whole process group gets
+            SIGKILL at once (a crash without any shutdown: ``returncode`` is ``-9``).
 
     Returns:
         The run's exit status, timing and metrics; a non-zero ``returncode`` is returned, not raised.
@@ -154,7 +172,7 @@ def run_verl_cpu(
             command, cwd=run_dir, env=process_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            returncode = process.wait(timeout=timeout)
+            returncode = _wait(process, timeout, run_dir, kill_when)
         except subprocess.TimeoutExpired:
             timed_out = True
             _stop(process)

@@ -1,0 +1,110 @@
+"""kill -9 in the middle of a step, then ``resume_mode=auto``, against an uninterrupted run of the same config.
+
+Both runs use the crafted reward of ``test_aero_trainer.py`` (every prompt's successes are a deterministic function
+of how many calls it has had), so the posterior does not depend on the sampled text and the two runs must agree
+exactly on which prompts each later step saw, on the cumulative counters and on the posterior.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from test_aero_trainer import (
+    GROUP_LOG,
+    MODULE,
+    REWARD_CALLS,
+    RUN_TIMEOUT_S,
+    completed,
+    group_rows,
+    overrides,
+    posterior_by_key,
+)
+
+from aero_cpu.launcher import RunResult, run_verl_cpu
+from recipe.aero.report import load_history
+
+pytestmark = pytest.mark.e2e
+
+STEPS = 4
+SAVE = ("trainer.save_freq=2", "trainer.resume_mode=auto")
+SUMMED = {
+    "gen_rollouts": "aero/gen/rollouts",
+    "train_rollouts": "aero/train/rollouts",
+    "gen_response_tokens": "aero/gen/response_tokens",
+    "total_flops": "aero/compute/total_flops",
+}
+
+
+def _reward_calls(run_dir: Path) -> int:
+    return sum(len(path.read_text().splitlines()) for path in (run_dir / REWARD_CALLS).glob("train-*"))
+
+
+def _in_step_3(run_dir: Path) -> bool:
+    """Step 2 is checkpointed and logged, and step 3's rollouts are being scored: the middle of a step."""
+    marker = run_dir / "checkpoints" / "latest_checkpointed_iteration.txt"
+    metrics = run_dir / "metrics.jsonl"
+    if not marker.exists() or marker.read_text().strip() != "2" or not metrics.exists():
+        return False
+    logged = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    done = sum(r["data"].get("aero/gen/rollouts", 0) for r in logged if "data" in r and r.get("step") in (1, 2))
+    return done > 0 and _reward_calls(run_dir) > done
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_assets, tmp_path_factory) -> tuple[RunResult, RunResult, RunResult, Path]:
+    whole_dir = tmp_path_factory.mktemp("uninterrupted")
+    whole = run_verl_cpu(MODULE, overrides(tiny_assets, "aero", STEPS, whole_dir, *SAVE), whole_dir, RUN_TIMEOUT_S)
+    run_dir = tmp_path_factory.mktemp("killed")
+    killed = run_verl_cpu(
+        MODULE, overrides(tiny_assets, "aero", STEPS, run_dir, *SAVE), run_dir, RUN_TIMEOUT_S, kill_when=_in_step_3
+    )
+    # verl's file logger truncates metrics.jsonl on start; keep the first attempt's log. The reward's call counters
+    # restart too, as they would for a fresh visit of the interrupted step's prompts.
+    first_log = run_dir / "attempt1.jsonl"
+    shutil.copy(run_dir / "metrics.jsonl", first_log)
+    resumed = run_verl_cpu(
+        MODULE,
+        overrides(
+            tiny_assets,
+            "aero",
+            STEPS,
+            run_dir,
+            *SAVE,
+            f"+reward.custom_reward_function.reward_kwargs.counter_dir={run_dir / 'reward_calls_resumed'}",
+        ),
+        run_dir,
+        RUN_TIMEOUT_S,
+    )
+    return whole, killed, resumed, first_log
+
+
+def test_killed_mid_step_and_resumed_matches_the_uninterrupted_run(runs):
+    whole, killed, resumed, first_log = runs
+    assert killed.returncode == -9, f"the run was not killed mid-step (exit {killed.returncode})\n{killed.log_tail()}"
+    uninterrupted = completed(whole, [1, 2, 3, 4])
+    after = completed(resumed, [3, 4])  # restarts at the step after the last checkpoint
+
+    before = {step: m for step, m in load_history(first_log).items() if step in (1, 2)}
+    assert sorted(before) == [1, 2], sorted(before)
+    for name, source in SUMMED.items():
+        total = sum(m[source] for m in [*before.values(), *after.values()])
+        assert math.isclose(after[4][f"aero/cumulative/{name}"], total, rel_tol=1e-9), name
+        assert math.isclose(after[4][f"aero/cumulative/{name}"], uninterrupted[4][f"aero/cumulative/{name}"]), name
+
+    def prompts_by_step(result: RunResult) -> dict[int, list[str]]:
+        seen: dict[int, list[str]] = {}
+        for row in group_rows(result):
+            seen.setdefault(row["step"], []).append(row["prompt"])
+        return {step: sorted(prompts) for step, prompts in seen.items() if step >= 3}
+
+    assert prompts_by_step(resumed) == prompts_by_step(whole)
+
+    def posterior(result: RunResult) -> dict[str, tuple[float, float]]:
+        return posterior_by_key(json.loads((result.checkpoint_dir / "global_step_4" / "aero_state.json").read_text()))
+
+    assert posterior(resumed) == pytest.approx(posterior(whole))
+    assert (resumed.run_dir / GROUP_LOG).exists()
