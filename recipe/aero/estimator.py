@@ -37,7 +37,7 @@ PADDING_UID_PREFIX = "pad"
 
 def aero_config_from_algorithm(config: Any) -> AeroConfig:
     """``AeroConfig`` from verl's ``algorithm`` config (DictConfig, dict, dataclass or None): its ``aero`` key,
-    spec defaults when absent; validated, so a bad value fails with the key's name."""
+    the defaults when absent (DESIGN.md §3); validated, so a bad value fails with the key's name."""
     if config is None:
         return AeroConfig()
     if isinstance(config, AeroConfig):
@@ -91,7 +91,7 @@ def compute_aero_advantage(
         token_level_rewards: [bs, L] rewards; the outcome score of a row is their sum.
         response_mask: [bs, L] 1 on response tokens.
         index: [bs] uid per row (verl's ``non_tensor_batch["uid"]``); rows with a ``pad`` uid are padding.
-        config: verl's ``algorithm`` config; AERO reads ``config.aero`` (spec defaults when absent).
+        config: verl's ``algorithm`` config; AERO reads ``config.aero`` (defaults when absent).
         success: Optional [bs] bool from the trainer (e.g. the reward's ``acc``); default score > threshold.
         posterior_mean: Optional [bs] float, the trainer's persistent-store posterior mean p of each row's
             prompt (constant within a uid); default: this step's counts with the prior.

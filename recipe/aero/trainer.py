@@ -3,7 +3,7 @@
 :class:`AeroTrainer` is a ``PPOTrainerSync`` registered as trainer mode ``"aero"``. It changes five things:
 it builds the :class:`~recipe.aero.sampler.AeroReplayBuffer`; before verl computes advantages it updates the
 posterior store once with the step's generated counts and hands the ``aero`` estimator each group's posterior
-mean and degeneracy; it adds the ``aero/*`` metrics (spec section 4) and unbiased ``pass@k`` / ``avg@k``
+mean and degeneracy; it adds the ``aero/*`` metrics (DESIGN.md §4) and unbiased ``pass@k`` / ``avg@k``
 validation metrics to what verl logs; and it saves the posterior store and the cumulative counters inside
 verl's ``global_step_N/`` checkpoint before verl marks the step as the latest, restoring them on resume.
 The same trainer runs the GRPO baseline (``algorithm.adv_estimator=grpo``): no curation, verl's ``grpo``
@@ -33,7 +33,7 @@ from recipe.aero.accounting import (
 )
 from recipe.aero.agent_loop import FIRST_ROUND_COLUMN
 from recipe.aero.core.advantages import group_mean_std
-from recipe.aero.core.config import AeroConfig
+from recipe.aero.core.config import AeroConfig, AeroTrainerConfig
 from recipe.aero.core.exploration import GUIDANCE_NAMES, classify, first_round_sizes
 from recipe.aero.core.posterior import PosteriorStore
 from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain
@@ -55,12 +55,13 @@ class AeroTrainer(PPOTrainerSync):
         self._skipped_update = False
         self._guidance_metrics: dict[str, float] = {}
         self.cumulative = CumulativeCounters()
+        self.trainer_aero = AeroTrainerConfig.from_mapping(config.trainer.v1.get("aero"))
         super().__init__(config)
         # Registered under its own name but a sync trainer: verl's `trainer_mode != "sync"` branches (async
         # checkpointing of TransferQueue, re-issue of in-flight prompts) must not fire.
         self.trainer_mode = "sync"
         self.n_params = count_parameters(config.actor_rollout_ref.model.path)
-        self.group_log_path = config.trainer.v1.aero.get("group_log_path")
+        self.group_log_path = self.trainer_aero.group_log_path
         # PPO mini-batches (optimizer steps) per training step, as GRPO takes them.
         self.num_mini_batches = max(
             1, config.data.train_batch_size // config.actor_rollout_ref.actor.ppo_mini_batch_size
@@ -72,7 +73,7 @@ class AeroTrainer(PPOTrainerSync):
         return AeroReplayBuffer(
             aero=self.aero,
             curate=self.adaptive,
-            poll_interval=float(mode_config.get("poll_interval_s", 0.05)),
+            poll_interval=self.trainer_aero.poll_interval_s,
             trainer_mode="sync",
             trainer_config=mode_config,
             max_off_policy_threshold=sampler_config.max_off_policy_threshold,
