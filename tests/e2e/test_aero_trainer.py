@@ -121,7 +121,7 @@ def aero_run(tiny_assets, tmp_path_factory) -> RunResult:
 
 @pytest.fixture(scope="module")
 def grpo_run(tiny_assets, tmp_path_factory) -> RunResult:
-    return run(tiny_assets, tmp_path_factory, "grpo", "grpo", 2, *VALIDATION)
+    return run(tiny_assets, tmp_path_factory, "grpo", "grpo", 2, "trainer.save_freq=2", *VALIDATION)
 
 
 def test_aero_and_grpo_runs_log_every_aero_metric(aero_run, grpo_run):
@@ -152,6 +152,19 @@ def test_generated_rollouts_equal_the_reward_calls_made(aero_run, grpo_run):
         steps = completed(result, [1, 2])
         assert train_reward_calls(result) == sum(m["aero/gen/rollouts"] for m in steps.values()), result.run_dir
         assert all(m["aero/failed/prompts"] == 0 and m["aero/failed/rollouts"] == 0 for m in steps.values())
+
+
+def test_aero_takes_as_many_optimizer_steps_as_grpo(aero_run, grpo_run):
+    """6 prompts per step, PPO mini-batch 3: two optimizer steps per training step in both arms, read from the
+    optimizer's own counter (Adam's ``step`` per parameter) in the step-2 checkpoint, although AERO's curated batch
+    is smaller and of varying size."""
+    import torch
+
+    for result in (aero_run, grpo_run):
+        completed(result, [1, 2])
+        path = result.checkpoint_dir / "global_step_2" / "actor" / "optim_world_size_1_rank_0.pt"
+        state = torch.load(path, map_location="cpu", weights_only=False)["state"]
+        assert {float(param["step"]) for param in state.values()} == {4.0}, result.run_dir
 
 
 def test_generation_split_into_exploration_and_rescue_tail(aero_run, grpo_run):
