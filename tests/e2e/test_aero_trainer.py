@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from aero_cpu.launcher import RunResult, run_verl_cpu
 from aero_cpu.overrides import tiny_run_overrides
@@ -158,8 +159,6 @@ def test_aero_takes_as_many_optimizer_steps_as_grpo(aero_run, grpo_run):
     """6 prompts per step, PPO mini-batch 3: two optimizer steps per training step in both arms, read from the
     optimizer's own counter (Adam's ``step`` per parameter) in the step-2 checkpoint, although AERO's curated batch
     is smaller and of varying size."""
-    import torch
-
     for result in (aero_run, grpo_run):
         completed(result, [1, 2])
         path = result.checkpoint_dir / "global_step_2" / "actor" / "optim_world_size_1_rank_0.pt"
