@@ -8,7 +8,8 @@ for any other prompt. Session ids continue across rounds; each training rollout 
 times in ``extra_fields["aero_timing"]`` (both arms), which is how the sampler tells explore from rescue rollouts
 and splits the step's generation time. A prompt's first round is ``n_explore`` unless the trainer sent a
 posterior-guided size in ``aero_first_round``. The prompt is tagged ``finished`` only when its group is final.
-Validation and the GRPO arm (``algorithm.adv_estimator`` other than ``aero``) run verl's loop unchanged.
+Validation and arms with fixed rollouts (the GRPO baseline, ``algorithm.aero.rollout=fixed``) run verl's loop
+unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import ray
 import transfer_queue as tq
 from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ, AgentLoopWorkerTQ
 
-from recipe.aero.core.config import AeroConfig
+from recipe.aero.core.config import AeroConfig, Arm
 from recipe.aero.core.rescue import next_round_size
 from recipe.aero.success import scored_rollout_success
 
@@ -42,7 +43,7 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         algorithm = self.config.algorithm
-        self.adaptive = algorithm.adv_estimator == "aero"
+        self.adaptive = Arm.from_algorithm(algorithm).adaptive_rollout
         self.aero = AeroConfig.from_mapping(algorithm.get("aero"))
 
     async def _run_prompt(self, prompt: dict, sampling_params: dict, trajectory: dict, trace: bool = False) -> None:

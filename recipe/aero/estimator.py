@@ -14,8 +14,9 @@ e.g. ``acc``; see ``recipe/aero/success.py``) and hands over in its group contex
 bonus on a wrong answer) never counts as a success here. Without a context (a plain call) the fallback is
 score > ``success_threshold`` with score = ``token_level_rewards.sum(-1)``. ``algorithm.norm_adv_by_std_in_grpo``
 is honoured as verl's ``grpo`` honours it (verl passes it only to its own ``grpo``; this estimator reads it from
-``config``). This module imports no verl code, so it
-is cheap to load from the ``verl.plugins`` entry point (see ``register.py``).
+``config``). With ``algorithm.aero.advantage=grpo`` (an ablation, DESIGN.md §2.11) every row gets verl's own
+``grpo`` advantage instead, whatever its group. This module imports verl only in that case, so it is cheap to load
+from the ``verl.plugins`` entry point (see ``register.py``).
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ def compute_aero_advantage(
     cfg = aero_config_from_algorithm(config)
     if index is None:
         raise ValueError("aero estimator needs index (the uid of each row); the batch has no 'uid' field")
+    if cfg.advantage == "grpo":
+        from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+        return compute_grpo_outcome_advantage(
+            token_level_rewards, response_mask, index, norm_adv_by_std_in_grpo=_norm_adv_by_std(config)
+        )
     if token_level_rewards.dim() != 2 or response_mask.shape != token_level_rewards.shape:
         raise ValueError(
             f"token_level_rewards {tuple(token_level_rewards.shape)} and response_mask "

@@ -3,8 +3,9 @@
 Replaces verl's ``verl.trainer.main_ppo`` only to (1) compose ``config/aero_trainer.yaml``, (2) refuse a bad
 configuration or bad training data before Ray or any model starts, and (3) run verl's own ``run_ppo`` with a task
 runner that registers the AERO trainer first. Everything else (workers, rollout, updates, logging, checkpoints)
-is verl's. ``algorithm.adv_estimator=aero`` runs AERO; ``algorithm.adv_estimator=grpo`` runs the GRPO baseline
-through the same trainer and accounting.
+is verl's. ``algorithm.adv_estimator=aero`` runs AERO (or one of its halves: ``algorithm.aero.rollout`` /
+``algorithm.aero.advantage``); ``algorithm.adv_estimator=grpo`` runs the GRPO baseline through the same trainer and
+accounting.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
 from verl.utils.device import auto_set_device
 
-from recipe.aero.core.config import AeroConfig
+from recipe.aero.core.config import AeroConfig, Arm
 from recipe.aero.preflight import validate_launch_config
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,9 @@ logger = logging.getLogger(__name__)
 def prepare_config(config: DictConfig) -> AeroConfig:
     """Validates the composed config (cheap checks only, no Ray) and applies AERO's derived settings.
 
-    For AERO, ``actor_rollout_ref.rollout.n`` is set to ``algorithm.aero.budget``: verl sizes PPO mini-batches as
-    ``ppo_mini_batch_size * rollout.n`` trajectories, so both arms then split their batches alike; the number of
-    rollouts each prompt really gets is decided by the AERO agent loop.
+    With adaptive rollouts, ``actor_rollout_ref.rollout.n`` is set to ``algorithm.aero.budget``: verl sizes PPO
+    mini-batches as ``ppo_mini_batch_size * rollout.n`` trajectories, so both arms then split their batches alike;
+    the number of rollouts each prompt really gets is decided by the AERO agent loop.
 
     Raises:
         AeroConfigError: an invalid ``algorithm.aero`` value (the message names the key).
@@ -36,7 +37,7 @@ def prepare_config(config: DictConfig) -> AeroConfig:
             dynamic batch sizes, trainer mode, reward wiring, data files and unique prompt ids, verl's own checks).
     """
     aero = AeroConfig.from_mapping(config.algorithm.get("aero"))
-    if config.algorithm.adv_estimator == "aero":
+    if Arm.of(config.algorithm.adv_estimator, aero).adaptive_rollout:
         with open_dict(config):
             config.actor_rollout_ref.rollout.n = aero.budget
     for warning in validate_launch_config(config):

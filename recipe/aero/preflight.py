@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from recipe.aero.preflight_node import check_node
+from recipe.aero.preflight_node import adaptive_rollout, check_node
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
 CONFIG_NAME = "aero_trainer"
@@ -38,10 +38,6 @@ class PreflightError(ValueError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("launch config invalid:\n  - " + "\n  - ".join(errors))
         self.errors = errors
-
-
-def _is_aero(cfg) -> bool:
-    return cfg.algorithm.adv_estimator == "aero"
 
 
 def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
@@ -70,7 +66,7 @@ def _check_aero(cfg, errors: list[str]) -> None:
 
 def _check_dynamic_bsz(cfg, errors: list[str]) -> None:
     """AERO's groups are ragged (explore + rescue rounds, curation), so fixed micro-batches hit verl's asserts."""
-    if not _is_aero(cfg):
+    if not adaptive_rollout(cfg):
         return
     arr = cfg.actor_rollout_ref
     keys = {
@@ -143,7 +139,7 @@ def _check_batches(cfg, errors: list[str]) -> None:
             f"divide trainer.n_gpus_per_node * trainer.nnodes = {n_gpus}"
         )
     dp = _data_parallel_size(cfg, n_gpus, errors)
-    if dp is None or _is_aero(cfg):
+    if dp is None or adaptive_rollout(cfg):
         return  # AERO mini-batches have ragged sizes: verl pads them to dp; dynamic bsz is checked instead
     per_mini = mini_batch * rollout.n
     if per_mini % dp:
@@ -229,7 +225,7 @@ def _check_with_verl(cfg, errors: list[str]) -> None:
     from verl.utils.config import validate_config
 
     effective = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    if _is_aero(cfg):
+    if adaptive_rollout(cfg):
         with open_dict(effective):
             effective.actor_rollout_ref.rollout.n = cfg.algorithm.aero.budget
     try:

@@ -91,7 +91,7 @@ def check_determinism(cfg, errors: list[str]) -> None:
     rollout = cfg.actor_rollout_ref.rollout
     if not rollout.get("full_determinism", False):
         return
-    if cfg.algorithm.adv_estimator == "aero":
+    if adaptive_rollout(cfg):
         consequence = "AERO's rescue rounds would repeat the samples they are meant to replace"
     elif rollout.n > 1:
         consequence = f"the {rollout.n} rollouts of a prompt would be identical (zero-variance groups)"
@@ -102,6 +102,20 @@ def check_determinism(cfg, errors: list[str]) -> None:
         f"(replica_rank + actor_rollout_ref.rollout.seed): {consequence}. Set it to False (data order and "
         "initialisation stay seeded)"
     )
+
+
+def adaptive_rollout(cfg) -> bool:
+    """Whether the run uses AERO's adaptive rollouts: ragged, curated groups of up to ``algorithm.aero.budget``.
+
+    An invalid ``algorithm.aero`` block is reported by the preflight's own check; the other checks then assume
+    AERO's default halves so that they still report their own problems.
+    """
+    from recipe.aero.core.config import AeroConfigError, Arm
+
+    try:
+        return Arm.from_algorithm(cfg.algorithm).adaptive_rollout
+    except AeroConfigError:
+        return cfg.algorithm.adv_estimator == "aero"
 
 
 def check_megatron_recompute(cfg, errors: list[str]) -> None:

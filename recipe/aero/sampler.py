@@ -4,7 +4,7 @@ verl's sync ``ReplayBuffer.sample`` returns every trajectory of ``train_batch_si
 :class:`AeroReplayBuffer` lets it do that (with a short poll instead of verl's fixed 2 s), then asks the core which
 rollouts to keep (DESIGN.md §2.4-2.5), removes the dropped ones from TransferQueue (removed, not masked, so they cannot
 leak into any group statistic) and keeps a :class:`~recipe.aero.accounting.StepRecord` of what was generated,
-kept and dropped for the trainer. With ``algorithm.adv_estimator=grpo`` nothing is dropped but the record is the
+kept and dropped for the trainer. With fixed rollouts (the GRPO baseline) nothing is dropped but the record is the
 same, so both arms are accounted identically. Validation batches pass through untouched.
 
 Failures never reach the update: verl's sync sampler hands over a prompt whose rollout loop ended in ``failure``

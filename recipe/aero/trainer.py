@@ -7,7 +7,8 @@ mean and degeneracy; it adds the ``aero/*`` metrics (DESIGN.md §4) and unbiased
 validation metrics to what verl logs; and it saves the posterior store and the cumulative counters inside
 verl's ``global_step_N/`` checkpoint before verl marks the step as the latest, restoring them on resume.
 The same trainer runs the GRPO baseline (``algorithm.adv_estimator=grpo``): no curation, verl's ``grpo``
-estimator, identical accounting.
+estimator, identical accounting; and either half of AERO alone (:class:`~recipe.aero.core.config.Arm`, decided once
+here from ``algorithm.aero.rollout`` / ``algorithm.aero.advantage``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from recipe.aero.accounting import (
 )
 from recipe.aero.agent_loop import FIRST_ROUND_COLUMN
 from recipe.aero.core.advantages import group_mean_std
-from recipe.aero.core.config import AeroConfig, AeroTrainerConfig
+from recipe.aero.core.config import AeroConfig, AeroTrainerConfig, Arm
 from recipe.aero.core.exploration import GUIDANCE_NAMES, classify, first_round_sizes
 from recipe.aero.core.posterior import PosteriorStore
 from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain
@@ -50,7 +51,7 @@ class AeroTrainer(PPOTrainerSync):
 
     def __init__(self, config):
         self.aero = AeroConfig.from_mapping(config.algorithm.get("aero"))
-        self.adaptive = config.algorithm.adv_estimator == "aero"
+        self.arm = Arm.of(config.algorithm.adv_estimator, self.aero)
         self.posterior = PosteriorStore.from_config(self.aero)
         self._skipped_update = False
         self._guidance_metrics: dict[str, float] = {}
@@ -72,7 +73,7 @@ class AeroTrainer(PPOTrainerSync):
         mode_config = self.config.trainer.v1.get("aero", {})
         return AeroReplayBuffer(
             aero=self.aero,
-            curate=self.adaptive,
+            curate=self.arm.adaptive_rollout,
             poll_interval=self.trainer_aero.poll_interval_s,
             trainer_mode="sync",
             trainer_config=mode_config,
@@ -87,7 +88,7 @@ class AeroTrainer(PPOTrainerSync):
 
         The size comes from the persistent posterior (``core/exploration.py``); the agent loop pops the column.
         """
-        if self.adaptive and self.aero.guided_exploration:
+        if self.arm.adaptive_rollout and self.aero.guided_exploration:
             keys = [
                 f"{ds}/{int(i)}" for ds, i in zip(_values(batch, "data_source"), _values(batch, "index"), strict=True)
             ]
@@ -106,7 +107,7 @@ class AeroTrainer(PPOTrainerSync):
         when there is one mini-batch) with 128-token synthetic rows. A curated AERO batch is smaller and its size
         varies, so that rule would fill it back up with padding that costs log-prob and update compute.
         """
-        if not self.adaptive or self.use_critic:
+        if not self.arm.adaptive_rollout or self.use_critic:
             return super()._get_required_batch_multiple(dp_size)
         return dp_size * self.num_mini_batches
 
@@ -117,7 +118,7 @@ class AeroTrainer(PPOTrainerSync):
         rollout.n`` from the config when called; for this call only, they are set so that their product is
         ``len(batch) / num_mini_batches`` (the batch was padded to a multiple of that by the method above).
         """
-        if not self.adaptive or self.use_critic:
+        if not self.arm.adaptive_rollout or self.use_critic:
             return super()._update_actor(batch, metrics)
         actor, rollout = self.config.actor_rollout_ref.actor, self.config.actor_rollout_ref.rollout
         saved = actor.ppo_mini_batch_size, rollout.n
@@ -148,9 +149,9 @@ class AeroTrainer(PPOTrainerSync):
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         record = self.replay_buffer.last_record
-        # Only the AERO arm's advantages read the posterior.
+        # Every arm's posterior learns; only the posterior advantage half reads it.
         group_p = self._update_posterior(record, metrics)
-        if not self.adaptive:
+        if not self.arm.posterior_advantage:
             batch = super()._compute_advantage(batch, metrics)
         else:
             uids = record.uids
@@ -194,7 +195,7 @@ class AeroTrainer(PPOTrainerSync):
         batch = super().step(metrics, timing_raw)
         record = self.replay_buffer.last_record
         actor = self.config.actor_rollout_ref.actor
-        step = step_metrics(record, n_extra=self.aero.n_extra if self.adaptive else 1)
+        step = step_metrics(record, n_extra=self.aero.n_extra if self.arm.adaptive_rollout else 1)
         step.update(
             step_compute_metrics(
                 record, self.n_params, with_reference=self.use_reference_policy, ppo_epochs=int(actor.ppo_epochs)
@@ -202,6 +203,7 @@ class AeroTrainer(PPOTrainerSync):
         )
         step.update(step_timing_metrics(record))
         step.update(self._guidance_metrics)
+        step.update(self.arm.metrics())
         step.update(self.cumulative.add(step))
         metrics.update(step)
         if self.group_log_path:

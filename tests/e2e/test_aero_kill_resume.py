@@ -2,7 +2,9 @@
 
 Both runs use the crafted reward of ``test_aero_trainer.py`` (every prompt's successes are a deterministic function
 of how many calls it has had), so the posterior does not depend on the sampled text and the two runs must agree
-exactly on which prompts each later step saw, on the cumulative counters and on the posterior.
+exactly on which prompts each later step saw, on the rollout counters and on the posterior. Token and FLOP counters
+depend on the sampled text, which a restarted engine does not reproduce, so for those the resumed totals must equal
+the sum of the steps each attempt logged (the checkpoint held steps 1..2, not 1..1).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ SUMMED = {
     "gen_response_tokens": "aero/gen/response_tokens",
     "total_flops": "aero/compute/total_flops",
 }
+SAME_AS_UNINTERRUPTED = ("gen_rollouts", "train_rollouts")  # decided by the crafted reward, not by the sampled text
 
 
 def _reward_calls(run_dir: Path) -> int:
@@ -93,7 +96,8 @@ def test_killed_mid_step_and_resumed_matches_the_uninterrupted_run(runs):
     for name, source in SUMMED.items():
         total = sum(m[source] for m in [*before.values(), *after.values()])
         assert math.isclose(after[4][f"aero/cumulative/{name}"], total, rel_tol=1e-9), name
-        assert math.isclose(after[4][f"aero/cumulative/{name}"], uninterrupted[4][f"aero/cumulative/{name}"]), name
+    for name in SAME_AS_UNINTERRUPTED:
+        assert after[4][f"aero/cumulative/{name}"] == uninterrupted[4][f"aero/cumulative/{name}"], name
 
     def prompts_by_step(result: RunResult) -> dict[int, list[str]]:
         seen: dict[int, list[str]] = {}

@@ -56,6 +56,8 @@ AERO_METRICS = [
     *(f"aero/timing/{name}" for name in ("explore_phase_s", "rescue_tail_s", "generation_span_s")),
     "aero/timing/critical_path_rounds",
     "aero/timing/max_rounds",
+    "aero/arm/adaptive_rollout",
+    "aero/arm/posterior_advantage",
 ]
 VAL_METRICS = ["aero_val/openai/gsm8k/avg@4", "aero_val/openai/gsm8k/pass@1", "aero_val/openai/gsm8k/pass@4"]
 
@@ -178,6 +180,48 @@ def test_generation_split_into_exploration_and_rescue_tail(aero_run, grpo_run):
         assert math.isclose(m["aero/timing/explore_phase_s"] + m["aero/timing/rescue_tail_s"], span, rel_tol=1e-6)
     rounds = {row["prompt"]: row["rounds"] for row in group_rows(aero_run)}
     assert set(rounds.values()) == {1, 2, 3}
+
+
+# The two halves of AERO (DESIGN.md §2.11): arm name -> (adaptive rollout, posterior advantage, overrides).
+ARMS = {
+    "aero": (True, True, ()),
+    "grpo": (False, False, ()),
+    "adaptive_rollout+grpo_advantage": (True, False, ("algorithm.aero.advantage=grpo",)),
+    "fixed_rollout+posterior_advantage": (False, True, ("algorithm.aero.rollout=fixed",)),
+}
+
+
+@pytest.mark.parametrize("arm", list(ARMS))
+def test_each_combination_of_the_two_halves_runs_and_shows_in_its_metrics(arm, request, tiny_assets, tmp_path_factory):
+    """``adv_estimator=aero`` with either half switched to GRPO's runs 2 steps; each arm is told apart by what it
+    did: adaptive rollouts rescue and curate (fewer rollouts, some dropped, 3 rounds), fixed ones generate
+    ``rollout.n`` per prompt and train all; the posterior gives degenerate groups a signal, verl's grpo none (up
+    to float32 rounding of the group mean)."""
+    adaptive, posterior, extra = ARMS[arm]
+    if arm in ("aero", "grpo"):  # the module's two main runs
+        result = request.getfixturevalue(f"{arm}_run")
+    else:
+        result = run(tiny_assets, tmp_path_factory, arm.replace("+", "_"), "aero", 2, *extra)
+    for step, m in completed(result, [1, 2]).items():
+        assert (m["aero/arm/adaptive_rollout"], m["aero/arm/posterior_advantage"]) == (adaptive, posterior), step
+        if adaptive:
+            assert m["aero/gen/rollouts"] < 6 * BUDGET and m["aero/dropped/rollouts"] > 0, (step, m)
+            assert m["aero/timing/max_rounds"] == 3, step
+        else:
+            assert m["aero/gen/rollouts"] == 6 * BUDGET and m["aero/dropped/rollouts"] == 0, (step, m)
+            assert m["aero/timing/max_rounds"] == 1, step
+    degenerate = [
+        advantage
+        for row in group_rows(result)
+        if row["n_correct"] in (0, row["n_generated"])
+        for advantage, kept in zip(row["advantage"], row["kept"], strict=True)
+        if kept
+    ]
+    assert degenerate, "the crafted reward always gives degenerate groups"
+    if posterior:
+        assert all(abs(advantage) > 0.1 for advantage in degenerate), degenerate
+    else:
+        assert all(abs(advantage) < 0.05 for advantage in degenerate), degenerate
 
 
 def test_every_rescue_case_occurred(aero_run):

@@ -140,3 +140,35 @@ def test_dr_grpo_flag_matches_verl_grpo_on_mixed_groups():
             _data(scores, uids), adv_estimator="grpo", norm_adv_by_std_in_grpo=norm, config=config
         ).batch["advantages"][:, -1]
         np.testing.assert_allclose(aero.numpy(), grpo.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"norm={norm}")
+
+
+def test_grpo_advantage_half_is_verl_grpo_even_for_degenerate_groups():
+    """``algorithm.aero.advantage=grpo``: every row gets verl's grpo advantage, a degenerate group included (0 where
+    the posterior would give it a signal), with the trainer's context attached or not."""
+    scores = [1.5, 0.5, 0.5, 0.5, 0.5, 1.5, 1.5, 1.5]  # a: mixed, b: all wrong, c: all right (shaped scores)
+    uids = ["a", "a", "b", "b", "b", "c", "c", "c"]
+    rows = [(uid, score > 1) for uid, score in zip(uids, scores, strict=True)]
+    context = _context(
+        {"a": 0.5, "b": 0.1, "c": 0.9},
+        {"a": 2, "b": 3, "c": 3},
+        {"a": 1, "b": 0, "c": 3},
+        {"a": 1.0, "b": 0.5, "c": 1.5},
+        {"a": 0.7, "b": 0.0, "c": 0.0},
+        rows,
+    )
+    for norm in (False, True):
+        config = OmegaConf.create(
+            {"adv_estimator": "aero", "norm_adv_by_std_in_grpo": norm, "aero": {"advantage": "grpo"}}
+        )
+        grpo = compute_advantage(
+            _data(scores, uids), adv_estimator="grpo", norm_adv_by_std_in_grpo=norm, config=config
+        ).batch["advantages"][:, -1]
+        with group_context.attached(context):
+            aero = compute_advantage(
+                _data(scores, uids), adv_estimator="aero", norm_adv_by_std_in_grpo=norm, config=config
+            ).batch["advantages"][:, -1]
+        np.testing.assert_allclose(aero.numpy(), grpo.numpy(), rtol=1e-6, atol=1e-7, err_msg=f"norm={norm}")
+        assert np.all(aero.numpy()[2:] == 0.0)  # degenerate groups: no signal without the posterior
+    with group_context.attached(context):
+        posterior = _run(_data(scores, uids))
+    assert np.all(posterior[2:5] < 0) and np.all(posterior[5:] > 0)  # the default half does give them one

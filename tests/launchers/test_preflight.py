@@ -103,6 +103,24 @@ def test_token_budget_must_fit_one_sequence(aero_fsdp):
     assert any(e.startswith("actor_rollout_ref.actor.ppo_max_token_len_per_gpu=2048") for e in errors)
 
 
+@pytest.mark.parametrize("rollout", ["adaptive", "fixed"])
+@pytest.mark.parametrize("advantage", ["posterior", "grpo"])
+def test_every_combination_of_the_two_halves_passes(grpo_megatron, rollout, advantage):
+    """Both halves compose under adv_estimator=aero on the 8-GPU Megatron config; only adaptive rollouts (ragged
+    groups) need dynamic micro-batches, fixed ones keep GRPO's fixed micro-batch arithmetic."""
+    cfg = _with(grpo_megatron, algorithm__adv_estimator="aero")
+    cfg = _with(cfg, algorithm__aero__rollout=rollout, algorithm__aero__advantage=advantage)
+    if rollout == "fixed":
+        assert all(": no local files" in w for w in validate_launch_config(cfg, check_files=False))
+        errors = _errors(_with(cfg, actor_rollout_ref__actor__ppo_micro_batch_size_per_gpu=3))
+        assert any("ppo_micro_batch_size_per_gpu=3" in e for e in errors)  # checked as for GRPO
+    else:
+        assert any(e.startswith("actor_rollout_ref.actor.use_dynamic_bsz=False") for e in _errors(cfg))
+        dynamic = _with(cfg, actor_rollout_ref__actor__use_dynamic_bsz=True)
+        dynamic = _with(dynamic, actor_rollout_ref__rollout__log_prob_use_dynamic_bsz=True)
+        assert all(": no local files" in w for w in validate_launch_config(dynamic, check_files=False))
+
+
 def test_invalid_aero_key_is_named(aero_fsdp):
     errors = _errors(_with(aero_fsdp, algorithm__aero__reject_ratio=0.0))
     assert any("algorithm.aero.reject_ratio" in e for e in errors)

@@ -5,9 +5,12 @@ import dataclasses
 import pytest
 from omegaconf import OmegaConf
 
-from recipe.aero.core.config import AeroConfig, AeroConfigError
+from recipe.aero.core.config import AeroConfig, AeroConfigError, Arm
 
 SPEC_DEFAULTS = {
+    # The two halves of AERO (DESIGN.md §2.11): both AERO's by default.
+    "rollout": "adaptive",
+    "advantage": "posterior",
     "n_explore": 4,
     "budget": 8,
     "n_extra": 2,
@@ -98,6 +101,10 @@ INVALID = [
     ({"known_solved_mean": 1.0}, "known_solved_mean"),
     ({"known_failing_mean": 0.8}, "known_failing_mean"),  # not below known_solved_mean
     ({"guidance_min_evidence": -1.0}, "guidance_min_evidence"),
+    ({"rollout": "adaptve"}, "rollout"),
+    ({"advantage": "gae"}, "advantage"),
+    ({"rollout": None}, "rollout"),
+    ({"guided_exploration": True, "rollout": "fixed"}, "guided_exploration"),  # sizes adaptive first rounds only
 ]
 
 
@@ -115,3 +122,27 @@ def test_invalid_value_is_refused_naming_the_key(overrides, key, container):
 def test_non_mapping_is_refused():
     with pytest.raises(AeroConfigError, match="algorithm.aero must be a mapping"):
         AeroConfig.from_mapping([("n_explore", 4)])
+
+
+@pytest.mark.parametrize(
+    ("estimator", "halves", "adaptive", "posterior", "name"),
+    [
+        ("aero", {}, True, True, "aero"),
+        ("aero", {"rollout": "fixed"}, False, True, "fixed_rollout+posterior_advantage"),
+        ("aero", {"advantage": "grpo"}, True, False, "adaptive_rollout+grpo_advantage"),
+        ("aero", {"rollout": "fixed", "advantage": "grpo"}, False, False, "grpo"),
+        ("grpo", {}, False, False, "grpo"),  # the baseline: the halves are not read
+    ],
+)
+def test_arm_is_decided_by_the_estimator_and_the_two_halves(estimator, halves, adaptive, posterior, name):
+    arm = Arm.from_algorithm(OmegaConf.create({"adv_estimator": estimator, "aero": halves}))
+    assert (arm.adaptive_rollout, arm.posterior_advantage, arm.name) == (adaptive, posterior, name)
+    assert arm.metrics() == {
+        "aero/arm/adaptive_rollout": float(adaptive),
+        "aero/arm/posterior_advantage": float(posterior),
+    }
+
+
+def test_arm_validates_the_aero_block():
+    with pytest.raises(AeroConfigError, match="algorithm.aero.rollout"):
+        Arm.from_algorithm(OmegaConf.create({"adv_estimator": "aero", "aero": {"rollout": "rescue"}}))

@@ -22,6 +22,9 @@ TRAINER_CONFIG_PREFIX = "trainer.v1.aero"
 
 POSTERIOR_SCOPES = ("degenerate", "all")
 ADVANTAGE_STATS = ("kept", "generated")
+# The two halves of AERO (DESIGN.md §2.11), each switchable on its own under adv_estimator=aero.
+ROLLOUT_MODES = ("adaptive", "fixed")
+ADVANTAGE_MODES = ("posterior", "grpo")
 
 _INT_KEYS = (
     "n_explore",
@@ -47,6 +50,8 @@ _FLOAT_KEYS = (
     "guidance_min_evidence",
 )
 _STR_KEYS = (
+    "rollout",
+    "advantage",
     "low_success_curation",
     "high_success_curation",
     "degenerate_curation",
@@ -102,6 +107,10 @@ class AeroConfig(_FromMapping):
     """Validated AERO hyper-parameters; field names and defaults are DESIGN.md §3 (the paper-reading contract).
 
     Attributes:
+        rollout: ``adaptive``: explore, rescue and curate (AERO's rollout half); ``fixed``: verl's ``rollout.n``
+            rollouts per prompt, all trained (GRPO's). Read only with ``adv_estimator=aero``.
+        advantage: ``posterior``: AERO's advantages (posterior for degenerate groups); ``grpo``: verl's ``grpo``
+            estimator over the trained rows. Read only with ``adv_estimator=aero``.
         n_explore: Stage I rollouts per prompt.
         budget: Maximum rollouts per prompt including rescue (the GRPO group size compared against).
         n_extra: Rollouts per rescue round.
@@ -133,6 +142,8 @@ class AeroConfig(_FromMapping):
             before guidance trusts its posterior.
     """
 
+    rollout: str = "adaptive"
+    advantage: str = "posterior"
     n_explore: int = 4
     budget: int = 8
     n_extra: int = 2
@@ -208,6 +219,8 @@ class AeroConfig(_FromMapping):
             if getattr(self, key) not in registered:
                 raise _refuse(key, getattr(self, key), f"must be a registered {kind} rule, one of {registered}")
         for key, allowed in (
+            ("rollout", ROLLOUT_MODES),
+            ("advantage", ADVANTAGE_MODES),
             ("posterior_scope", POSTERIOR_SCOPES),
             ("advantage_stats", ADVANTAGE_STATS),
         ):
@@ -215,6 +228,8 @@ class AeroConfig(_FromMapping):
                 raise _refuse(key, getattr(self, key), f"must be one of {list(allowed)}")
         if not self.success_key:
             raise _refuse("success_key", self.success_key, "must be a non-empty string")
+        if self.guided_exploration and self.rollout != "adaptive":
+            raise _refuse("guided_exploration", True, "needs algorithm.aero.rollout=adaptive (it sizes first rounds)")
         upper = self.n_explore if self.guided_exploration else math.inf  # only read when guidance is on
         if not 1 <= self.n_explore_known_solved <= upper:
             raise _refuse(
@@ -233,6 +248,48 @@ class AeroConfig(_FromMapping):
             )
         if self.guidance_min_evidence < 0.0:
             raise _refuse("guidance_min_evidence", self.guidance_min_evidence, "must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """Which halves of AERO a run uses, decided once from the config (DESIGN.md §2.11).
+
+    ``adv_estimator=aero`` takes both halves from ``algorithm.aero.rollout`` / ``algorithm.aero.advantage`` (both
+    AERO's by default); any other estimator (the GRPO baseline) is fixed rollouts with verl's own estimator.
+
+    Attributes:
+        adaptive_rollout: explore -> rescue rounds per prompt and curation of the trained rows.
+        posterior_advantage: AERO's estimator (posterior advantage for degenerate groups); else verl's ``grpo``.
+    """
+
+    adaptive_rollout: bool
+    posterior_advantage: bool
+
+    @classmethod
+    def of(cls, adv_estimator: str, aero: AeroConfig) -> Arm:
+        if adv_estimator != "aero":
+            return cls(adaptive_rollout=False, posterior_advantage=False)
+        return cls(adaptive_rollout=aero.rollout == "adaptive", posterior_advantage=aero.advantage == "posterior")
+
+    @classmethod
+    def from_algorithm(cls, algorithm: Any) -> Arm:
+        """The arm of verl's ``algorithm`` config block (DictConfig or mapping); validates ``algorithm.aero``."""
+        return cls.of(algorithm.get("adv_estimator"), AeroConfig.from_mapping(algorithm.get("aero")))
+
+    @property
+    def name(self) -> str:
+        """``aero``, ``grpo``, or the mixed arm's two halves, e.g. ``adaptive_rollout+grpo_advantage``."""
+        if self.adaptive_rollout == self.posterior_advantage:
+            return "aero" if self.adaptive_rollout else "grpo"
+        rollout = "adaptive" if self.adaptive_rollout else "fixed"
+        return f"{rollout}_rollout+{'posterior' if self.posterior_advantage else 'grpo'}_advantage"
+
+    def metrics(self) -> dict[str, float]:
+        """Logged every step, so that runs of the four arms can be told apart from their metrics alone."""
+        return {
+            "aero/arm/adaptive_rollout": float(self.adaptive_rollout),
+            "aero/arm/posterior_advantage": float(self.posterior_advantage),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
