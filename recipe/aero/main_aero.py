@@ -14,22 +14,19 @@ import logging
 
 import hydra
 import ray
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
 from verl.utils.device import auto_set_device
 
-from recipe.aero.core.config import AeroConfig, Arm
-from recipe.aero.preflight import validate_launch_config
+from recipe.aero.core.config import AeroConfig
+from recipe.aero.preflight import apply_derived_settings, validate_launch_config
 
 logger = logging.getLogger(__name__)
 
 
 def prepare_config(config: DictConfig) -> AeroConfig:
-    """Validates the composed config (cheap checks only, no Ray) and applies AERO's derived settings.
-
-    With adaptive rollouts, ``actor_rollout_ref.rollout.n`` is set to ``algorithm.aero.budget``: verl sizes PPO
-    mini-batches as ``ppo_mini_batch_size * rollout.n`` trajectories, so both arms then split their batches alike;
-    the number of rollouts each prompt really gets is decided by the AERO agent loop.
+    """Validates the composed config (cheap checks only, no Ray) and applies AERO's derived settings
+    (:func:`recipe.aero.preflight.apply_derived_settings`: ``rollout.n = budget`` with adaptive rollouts).
 
     Raises:
         AeroConfigError: an invalid ``algorithm.aero`` value (the message names the key).
@@ -37,9 +34,7 @@ def prepare_config(config: DictConfig) -> AeroConfig:
             dynamic batch sizes, trainer mode, reward wiring, data files and unique prompt ids, verl's own checks).
     """
     aero = AeroConfig.from_mapping(config.algorithm.get("aero"))
-    if Arm.of(config.algorithm.adv_estimator, aero).adaptive_rollout:
-        with open_dict(config):
-            config.actor_rollout_ref.rollout.n = aero.budget
+    apply_derived_settings(config)
     for warning in validate_launch_config(config):
         logger.warning("preflight: %s", warning)
     return aero

@@ -219,19 +219,31 @@ def _check_files(cfg, errors: list[str]) -> None:
 
 
 def _check_with_verl(cfg, errors: list[str]) -> None:
-    """verl's own start-up validation, on a copy with the rollout.n that main_aero.prepare_config sets for AERO."""
-    from omegaconf import OmegaConf, open_dict
+    """verl's own start-up validation, on a copy with the derived settings (``apply_derived_settings``)."""
+    from omegaconf import OmegaConf
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
     effective = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    if adaptive_rollout(cfg):
-        with open_dict(effective):
-            effective.actor_rollout_ref.rollout.n = cfg.algorithm.aero.budget
+    apply_derived_settings(effective)
     try:
         validate_config(effective, need_reference_policy(effective), need_critic(effective))
     except (AssertionError, ValueError) as error:
         errors.append(f"verl validate_config: {error}")
+
+
+def apply_derived_settings(cfg) -> None:
+    """Sets what AERO derives from its own keys (the one place it is derived): with adaptive rollouts,
+    ``actor_rollout_ref.rollout.n = algorithm.aero.budget``.
+
+    verl sizes PPO mini-batches as ``ppo_mini_batch_size * rollout.n`` trajectories, so both arms then split their
+    batches alike; the number of rollouts each prompt really gets is decided by the AERO agent loop.
+    """
+    from omegaconf import open_dict
+
+    if adaptive_rollout(cfg):
+        with open_dict(cfg):
+            cfg.actor_rollout_ref.rollout.n = cfg.algorithm.aero.budget
 
 
 def _check_trainer(cfg, errors: list[str]) -> None:

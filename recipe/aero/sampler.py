@@ -80,7 +80,7 @@ class AeroReplayBuffer(ReplayBuffer):
             select_fields=["rm_scores", "extra_fields", "data_source", "index"],
         )
         all_scores = fields["rm_scores"].to_padded_tensor(0.0).sum(dim=-1).double().numpy()
-        of_failed_prompt = np.array([key.split("_")[0] in self._failed_selected for key in batch.keys], dtype=bool)
+        of_failed_prompt = np.array([key_uid(key) in self._failed_selected for key in batch.keys], dtype=bool)
         nonfinite = ~np.isfinite(all_scores) & ~of_failed_prompt
         usable = ~(of_failed_prompt | nonfinite)
         unusable = [key for key, ok in zip(batch.keys, usable, strict=True) if not ok]
@@ -95,8 +95,8 @@ class AeroReplayBuffer(ReplayBuffer):
             )
         keys = [key for key, ok in zip(batch.keys, usable, strict=True) if ok]
         tags = [tag for tag, ok in zip(batch.tags, usable, strict=True) if ok]
-        uids = [key.split("_")[0] for key in keys]
-        sessions = np.array([int(key.split("_")[1]) for key in keys], dtype=np.int64)
+        uids = [key_uid(key) for key in keys]
+        sessions = np.array([key_session(key) for key in keys], dtype=np.int64)
         scores = all_scores[usable]
         extra_fields = [value for value, ok in zip(_column(fields, "extra_fields"), usable, strict=True) if ok]
         success = np.array(
@@ -187,6 +187,16 @@ class NothingToTrain(Exception):
     def __init__(self, reason: str, batch: KVBatchMeta):
         super().__init__(reason)
         self.batch = batch
+
+
+def key_uid(key: str) -> str:
+    """The prompt uid of a TransferQueue trajectory key; verl's agent loop writes ``{uid}_{session}_{turn}``."""
+    return key.split("_")[0]
+
+
+def key_session(key: str) -> int:
+    """The session (rollout) number of a TransferQueue trajectory key ``{uid}_{session}_{turn}``."""
+    return int(key.split("_")[1])
 
 
 def _column(fields, name: str) -> list:

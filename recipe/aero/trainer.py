@@ -37,7 +37,7 @@ from recipe.aero.core.advantages import group_mean_std
 from recipe.aero.core.config import AeroConfig, AeroTrainerConfig, Arm
 from recipe.aero.core.exploration import GUIDANCE_NAMES, classify, first_round_sizes
 from recipe.aero.core.posterior import PosteriorStore
-from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain
+from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, key_uid
 from recipe.aero.validation import pass_at_k_metrics
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class AeroTrainer(PPOTrainerSync):
         abs_max = padded.abs().amax(dim=-1).numpy()
         record.set_trained_advantages(keys, padded[:, 0].numpy())
         position = {uid: i for i, uid in enumerate(record.uids)}
-        group_index = np.array([position[key.split("_")[0]] for key in keys], dtype=np.int64)
+        group_index = np.array([position[key_uid(key)] for key in keys], dtype=np.int64)
         return zero_advantage_share(group_index, abs_max, len(record.uids))
 
     def step(self, metrics: dict, timing_raw: dict) -> KVBatchMeta:

@@ -6,7 +6,13 @@ import pytest
 from omegaconf import open_dict
 
 from data_prep.common import columns_spec, convert_rows, write_parquet
-from recipe.aero.preflight import PreflightError, compose_launch_config, main, validate_launch_config
+from recipe.aero.preflight import (
+    PreflightError,
+    apply_derived_settings,
+    compose_launch_config,
+    main,
+    validate_launch_config,
+)
 
 REWARD = [
     "reward.custom_reward_function.path=pkg://recipe.aero.reward.math_reward",
@@ -119,6 +125,16 @@ def test_every_combination_of_the_two_halves_passes(grpo_megatron, rollout, adva
         dynamic = _with(cfg, actor_rollout_ref__actor__use_dynamic_bsz=True)
         dynamic = _with(dynamic, actor_rollout_ref__rollout__log_prob_use_dynamic_bsz=True)
         assert all(": no local files" in w for w in validate_launch_config(dynamic, check_files=False))
+
+
+@pytest.mark.parametrize(
+    ("estimator", "rollout", "expected_n"), [("aero", "adaptive", 6), ("aero", "fixed", 3), ("grpo", "adaptive", 3)]
+)
+def test_rollout_n_is_the_budget_only_with_adaptive_rollouts(aero_fsdp, estimator, rollout, expected_n):
+    cfg = _with(aero_fsdp, algorithm__adv_estimator=estimator, algorithm__aero__rollout=rollout)
+    cfg = _with(cfg, algorithm__aero__budget=6, actor_rollout_ref__rollout__n=3)
+    apply_derived_settings(cfg)
+    assert cfg.actor_rollout_ref.rollout.n == expected_n
 
 
 def test_invalid_aero_key_is_named(aero_fsdp):
