@@ -1,5 +1,7 @@
 """Posterior-guided exploration: classes from the store, first-round sizes, and the planner never over budget."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -28,6 +30,18 @@ def test_classes_from_the_store():
     assert guidance.tolist() == [KNOWN_SOLVED, KNOWN_FAILING, UNKNOWN, UNKNOWN, UNKNOWN]
     # Guidance off (the default): every prompt explores as the paper describes.
     assert classify(*store.counts(keys), AeroConfig()).tolist() == [UNKNOWN] * 5
+
+
+def test_too_little_evidence_stays_unknown_whatever_the_mean():
+    """A weak prior lets one visit push the mean past both thresholds; below guidance_min_evidence it is unknown."""
+    cfg = AeroConfig(guided_exploration=True, prior_alpha=0.5, prior_beta=0.5, guidance_min_evidence=2.0)
+    alpha, beta = np.array([2.0, 0.5, 4.0]), np.array([0.5, 2.0, 0.5])  # evidence 1.5, 1.5, 3.5
+    assert classify(alpha, beta, cfg).tolist() == [UNKNOWN, UNKNOWN, KNOWN_SOLVED]
+    assert classify(alpha, beta, dataclasses.replace(cfg, guidance_min_evidence=1.0)).tolist() == [
+        KNOWN_SOLVED,
+        KNOWN_FAILING,
+        KNOWN_SOLVED,
+    ]
 
 
 def test_counts_do_not_change_the_store():
