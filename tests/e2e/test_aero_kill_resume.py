@@ -110,5 +110,6 @@ def test_killed_mid_step_and_resumed_matches_the_uninterrupted_run(runs):
     def posterior(result: RunResult) -> dict[str, tuple[float, float]]:
         return posterior_by_key(json.loads((result.checkpoint_dir / "global_step_4" / "aero_state.json").read_text()))
 
-    assert posterior(resumed) == pytest.approx(posterior(whole))
+    # Counts times powers of the decay (0.5) plus the prior: exact in floating point, so compared exactly.
+    assert posterior(resumed) == posterior(whole)
     assert (resumed.run_dir / GROUP_LOG).exists()
