@@ -22,6 +22,7 @@ from test_aero_trainer import (
     RUN_TIMEOUT_S,
     completed,
     group_rows,
+    kind,
     overrides,
     posterior_by_key,
 )
@@ -113,3 +114,19 @@ def test_killed_mid_step_and_resumed_matches_the_uninterrupted_run(runs):
     # Counts times powers of the decay (0.5) plus the prior: exact in floating point, so compared exactly.
     assert posterior(resumed) == posterior(whole)
     assert (resumed.run_dir / GROUP_LOG).exists()
+
+
+def test_same_seed_curates_the_same_rollouts(runs):
+    """The killed attempt's steps 1-2 against the uninterrupted run's: same seed, config and data, same curation."""
+    whole, killed, _, _ = runs
+
+    def decisions(result: RunResult) -> dict:  # prompts whose success pattern does not depend on the sampled text
+        return {
+            (row["step"], row["prompt"]): (row["sessions"], row["kept"])
+            for row in group_rows(result)
+            if row["step"] in (1, 2) and kind(row) != 4  # 1 of 4: which session is correct depends on arrival order
+        }
+
+    first, second = decisions(whole), decisions(killed)
+    assert first and first == second
+    assert any(0 < sum(kept) < len(kept) for _, kept in first.values()), "no group was actually curated"

@@ -324,23 +324,6 @@ def test_resume_restores_the_saved_posterior(aero_run, tiny_assets, tmp_path_fac
     assert math.isclose(steps[3]["aero/cumulative/gen_rollouts"], expected)
 
 
-def test_same_seed_curates_the_same_rollouts(aero_run, tiny_assets, tmp_path_factory):
-    completed(aero_run, [1, 2])
-    again = run(tiny_assets, tmp_path_factory, "aero_again", "aero", 2)
-    completed(again, [1, 2])
-
-    def decisions(result):  # prompts whose success pattern does not depend on the sampled text
-        return {
-            (row["step"], row["prompt"]): (row["sessions"], row["kept"])
-            for row in group_rows(result)
-            if kind(row) != 4  # 1 of 4 correct: which session gets the correct call depends on arrival order
-        }
-
-    first, second = decisions(aero_run), decisions(again)
-    assert first and first == second
-    assert any(0 < sum(kept) < len(kept) for _, kept in first.values()), "no group was actually curated"
-
-
 def test_invalid_aero_value_fails_before_ray_starts(tiny_assets, tmp_path):
     result = run_verl_cpu(
         MODULE, overrides(tiny_assets, "aero", 2, tmp_path, "algorithm.aero.n_extra=0"), tmp_path, 120
