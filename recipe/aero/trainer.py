@@ -89,10 +89,7 @@ class AeroTrainer(PPOTrainerSync):
         The size comes from the persistent posterior (``core/exploration.py``); the agent loop pops the column.
         """
         if self.arm.adaptive_rollout and self.aero.guided_exploration:
-            keys = [
-                f"{ds}/{int(i)}" for ds, i in zip(_values(batch, "data_source"), _values(batch, "index"), strict=True)
-            ]
-            guidance = classify(*self.posterior.counts(keys), self.aero)
+            guidance = classify(*self.posterior.counts(prompt_keys(batch)), self.aero)
             batch[FIRST_ROUND_COLUMN] = torch.from_numpy(first_round_sizes(guidance, self.aero))
             counts = np.bincount(guidance, minlength=len(GUIDANCE_NAMES))
             self._guidance_metrics = {
@@ -258,14 +255,18 @@ class AeroTrainer(PPOTrainerSync):
         logger.info("restored AERO state from %s: %d prompts in the posterior store", path, len(self.posterior))
 
 
-def _values(batch, name: str) -> list:
-    """One column of verl's prompt TensorDict as plain values (tensor, NonTensorStack or NonTensorData)."""
-    column = batch[name]
-    if isinstance(column, torch.Tensor):
-        return column.tolist()
-    if hasattr(column, "tolist"):
-        return list(column.tolist())
-    return [getattr(column, "data", column)] * len(batch)
+def prompt_keys(batch) -> list[str]:
+    """The posterior store's key (``data_source/index``, as the sampler records it) of each prompt of verl's batch.
+
+    verl's dataloader batch is a TensorDict whose non-tensor columns read back as lazy stacks; ``tu.get`` turns a
+    column into a plain list (or returns the tensor).
+    """
+    from verl.utils import tensordict_utils as tu
+
+    sources, indices = tu.get(batch, "data_source"), tu.get(batch, "index")
+    if isinstance(indices, torch.Tensor):
+        indices = indices.tolist()
+    return [f"{source}/{int(index)}" for source, index in zip(sources, indices, strict=True)]
 
 
 def write_state_atomically(path: str, state: dict) -> None:
