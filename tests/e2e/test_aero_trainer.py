@@ -334,8 +334,11 @@ def test_invalid_aero_value_fails_before_ray_starts(tiny_assets, tmp_path):
     assert "ray init kwargs" not in log and "Started a local Ray instance" not in log
 
 
-def test_a_step_with_nothing_to_train_is_skipped_and_counted(tiny_assets, tmp_path_factory):
-    """Every group degenerate (a prompt is always or never solved) and degenerate_keep=0: no crash, no update."""
+def test_nothing_to_train_is_skipped_and_guided_exploration_acts_on_a_revisit(tiny_assets, tmp_path_factory):
+    """Every group degenerate (even dataset indices never solved, odd ones always) and degenerate_keep=0: no crash, no
+    update. The same run has guided exploration on and only 6 training prompts, so step 2 revisits step 1's prompts:
+    the posterior then knows each one, a never-solved prompt gets its whole budget in one round and an always-solved
+    one explores with n_explore_known_solved."""
     all_degenerate = Path(__file__).parent / "fixtures" / "half_unsolvable_reward.py"
     result = run(
         tiny_assets,
@@ -345,11 +348,23 @@ def test_a_step_with_nothing_to_train_is_skipped_and_counted(tiny_assets, tmp_pa
         2,
         "algorithm.aero.degenerate_keep=0",
         f"reward.custom_reward_function.path={all_degenerate}",
+        "algorithm.aero.guided_exploration=true",
+        "algorithm.aero.n_explore_known_solved=2",
+        "data.train_max_samples=6",
     )
     steps = completed(result, [1, 2])
     for step, m in steps.items():
         assert m["aero/skipped_update"] == 1 and m["aero/train/rollouts"] == 0, (step, m)
         assert m["aero/gen/rollouts"] == m["aero/dropped/rollouts"] > 0, (step, m)
         assert "actor/pg_loss" not in m, step  # no update ran
-    assert steps[2]["aero/posterior/num_prompts"] == 12
+    assert steps[2]["aero/posterior/num_prompts"] == 6  # the same 6 prompts twice
     assert steps[2]["aero/cumulative/gen_rollouts"] == sum(m["aero/gen/rollouts"] for m in steps.values())
+
+    first, second = steps[1], steps[2]
+    assert first["aero/guidance/prompts_unknown"] == 6 and first["aero/timing/max_rounds"] == 3
+    failing, solved = second["aero/guidance/prompts_known_failing"], second["aero/guidance/prompts_known_solved"]
+    assert failing + solved == 6 and failing > 0 and solved > 0, second
+    assert second["aero/gen/rollouts"] == failing * BUDGET + solved * 2, second
+    assert second["aero/timing/max_rounds"] == 1 and second["aero/timing/rescue_tail_s"] == 0, second
+    rows = [row for row in group_rows(result) if row["step"] == 2]
+    assert all(row["rounds"] == 1 and row["n_generated"] <= BUDGET for row in rows), rows
