@@ -53,9 +53,14 @@ def _in_step_3(run_dir: Path) -> bool:
     metrics = run_dir / "metrics.jsonl"
     if not marker.exists() or marker.read_text().strip() != "2" or not metrics.exists():
         return False
-    logged = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    done = sum(r["data"].get("aero/gen/rollouts", 0) for r in logged if "data" in r and r.get("step") in (1, 2))
-    return done > 0 and _reward_calls(run_dir) > done
+    try:
+        logged = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError:  # a line being written
+        return False
+    by_step = {r.get("step"): r["data"] for r in logged if "aero/gen/rollouts" in r.get("data", {})}
+    if sorted(by_step) != [1, 2]:  # verl marks the checkpoint before it logs the step's metrics
+        return False
+    return _reward_calls(run_dir) > sum(m["aero/gen/rollouts"] for m in by_step.values())
 
 
 @pytest.fixture(scope="module")
