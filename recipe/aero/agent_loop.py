@@ -43,8 +43,8 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         algorithm = self.config.algorithm
-        self.adaptive = Arm.from_algorithm(algorithm).adaptive_rollout
         self.aero = AeroConfig.from_mapping(algorithm.get("aero"))
+        self.adaptive = Arm.of(algorithm.adv_estimator, self.aero).adaptive_rollout
 
     async def _run_prompt(self, prompt: dict, sampling_params: dict, trajectory: dict, trace: bool = False) -> None:
         if trajectory["validate"] or not self.adaptive:
