@@ -4,9 +4,9 @@ Both checks read vLLM's own per-request record (``verl_patches.vllm_request_log`
 each request was first scheduled and produced its last token), so they compare the order of engine events and
 assert no durations:
 
-* a real ``main_aero`` AERO run: some prompt's rescue request is scheduled while another prompt's exploration
-  request is still decoding, i.e. rescue joins the running batch (continuous batching) instead of waiting for a
-  batch to finish;
+* a real ``main_aero`` AERO run (the session's ``guided_run``, ``aero_runs.py``): some prompt's rescue request is
+  scheduled while another prompt's exploration request is still decoding, i.e. rescue joins the running batch
+  (continuous batching) instead of waiting for a batch to finish;
 * verl's ``abort_request`` / ``abort_all_requests`` on a standalone vLLM replica stop in-flight requests in the
   engine (``finish_reason == "abort"``, fewer tokens than asked), and ``resume_generation`` serves new ones.
 """
@@ -14,57 +14,14 @@ assert no durations:
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
-
-from aero_cpu.launcher import RunResult, run_verl_cpu
-from aero_cpu.overrides import tiny_run_overrides
+from aero_runs import N_EXPLORE, REQUEST_LOG, REQUEST_LOG_ENV, completed, group_rows, read_requests
 
 pytestmark = pytest.mark.e2e
 
-REWARD = Path(__file__).parent / "fixtures" / "half_unsolvable_reward.py"
-REQUEST_LOG_ENV = "AERO_VLLM_REQUEST_LOG"
-N_EXPLORE, N_EXTRA, BUDGET = 4, 2, 8
-RUN_TIMEOUT_S = 600
 MAX_ABORT_TRIES = 300
-
-
-def read_requests(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def aero_run_with_request_log(tiny_assets, tmp_path_factory) -> tuple[RunResult, list[dict], list[dict]]:
-    run_dir = tmp_path_factory.mktemp("aero_vllm_requests")
-    request_log = run_dir / "vllm_requests.jsonl"
-    group_log = run_dir / "aero_groups.jsonl"
-    base = tiny_run_overrides(tiny_assets, train_batch_size=6, rollout_n=BUDGET, max_response_length=48)
-    overrides = [
-        *(o for o in base if "custom_reward_function.path" not in o),
-        f"reward.custom_reward_function.path={REWARD}",
-        "algorithm.adv_estimator=aero",
-        f"algorithm.aero.n_explore={N_EXPLORE}",
-        f"algorithm.aero.budget={BUDGET}",
-        f"algorithm.aero.n_extra={N_EXTRA}",
-        "trainer.total_training_steps=2",
-        f"trainer.v1.aero.group_log_path={group_log}",
-        # vLLM records per-request engine timestamps only with its stats on.
-        "actor_rollout_ref.rollout.disable_log_stats=False",
-        # A running batch that is full some of the time, as on a loaded GPU: 24 exploration requests per step
-        # are scheduled in waves of at most 10, so a prompt explored in an early wave finishes (and is rescued)
-        # while later waves are still decoding.
-        "actor_rollout_ref.rollout.max_num_seqs=10",
-    ]
-    result = run_verl_cpu(
-        "recipe.aero.main_aero", overrides, run_dir, RUN_TIMEOUT_S, env={REQUEST_LOG_ENV: str(request_log)}
-    )
-    assert not result.timed_out and result.returncode == 0, f"exit {result.returncode}\n{result.log_tail()}"
-    assert list(result.steps()) == [1, 2], result.log_tail()
-    groups = [json.loads(line) for line in group_log.read_text().splitlines()]
-    return result, read_requests(request_log), groups
 
 
 def split_rounds(requests: list[dict]) -> dict[tuple, dict[str, list[dict]]]:
@@ -80,8 +37,13 @@ def split_rounds(requests: list[dict]) -> dict[tuple, dict[str, list[dict]]]:
     return rounds
 
 
-def test_rescue_requests_join_the_running_batch(aero_run_with_request_log):
-    _, requests, groups = aero_run_with_request_log
+def test_rescue_requests_join_the_running_batch(guided_run):
+    """Step 1 of the shared ``guided_run`` (half of its prompts unsolvable, so rescued up to the budget)."""
+    steps = completed(guided_run, [1, 2])
+    requests = sorted(read_requests(guided_run.run_dir / REQUEST_LOG), key=lambda r: r["arrival_time"])
+    assert len(requests) == sum(m["aero/gen/rollouts"] for m in steps.values())  # one engine request per rollout
+    requests = requests[: int(steps[1]["aero/gen/rollouts"])]  # step 2 starts once step 1 is trained
+    groups = [row for row in group_rows(guided_run) if row["step"] == 1]
     assert all(r[k] is not None for r in requests for k in ("scheduled_ts", "last_token_ts")), requests[:2]
     rounds = split_rounds(requests)
     # The engine served exactly the rollouts the agent loop accounted for, prompt by prompt.
