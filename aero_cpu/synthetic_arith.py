@@ -76,6 +76,37 @@ LEVELS: dict[str, Level] = {
 DEFAULT_MIX = "add1=0.1,mul1=0.1,add21=0.25,add2=0.25,add3=0.3"
 
 
+def parse_level_values(text: str, what: str = "mix", unit: str = "weight") -> dict[str, float]:
+    """Parses ``"add1=0.2,add2=0.8"`` into ``{level: value}`` (unnormalised, non-negative, each level once).
+
+    Args:
+        text: comma-separated ``level=value`` pairs.
+        what: what the text is, for error messages (``"mix"``, ``"label accuracy"``).
+        unit: what each value is, for error messages.
+
+    Raises:
+        ValueError: on an unknown level, a duplicate, a negative or non-numeric value.
+    """
+    values: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"{what} entry {item!r} must look like level={unit} (e.g. add2=0.5)")
+        if name not in LEVELS:
+            raise ValueError(f"unknown difficulty level {name!r} in {what} {text!r}; known: {sorted(LEVELS)}")
+        if name in values:
+            raise ValueError(f"difficulty level {name!r} appears twice in {what} {text!r}")
+        try:
+            number = float(value)
+        except ValueError as err:
+            raise ValueError(f"value of {name!r} in {what} {text!r} is not a number: {value!r}") from err
+        if number < 0:
+            raise ValueError(f"value of {name!r} in {what} {text!r} is negative: {number}")
+        values[name] = number
+    return values
+
+
 def parse_mix(text: str) -> dict[str, float]:
     """Parses ``"add1=0.2,add2=0.8"`` into normalised shares.
 
@@ -88,27 +119,30 @@ def parse_mix(text: str) -> dict[str, float]:
     Raises:
         ValueError: on an unknown level, a duplicate, a negative or non-numeric weight, or all-zero weights.
     """
-    weights: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep:
-            raise ValueError(f"mix entry {item!r} must look like level=weight (e.g. add2=0.5)")
-        if name not in LEVELS:
-            raise ValueError(f"unknown difficulty level {name!r} in mix {text!r}; known: {sorted(LEVELS)}")
-        if name in weights:
-            raise ValueError(f"difficulty level {name!r} appears twice in mix {text!r}")
-        try:
-            weight = float(value)
-        except ValueError as err:
-            raise ValueError(f"weight of {name!r} in mix {text!r} is not a number: {value!r}") from err
-        if weight < 0:
-            raise ValueError(f"weight of {name!r} in mix {text!r} is negative: {weight}")
-        weights[name] = weight
+    weights = parse_level_values(text, "mix")
     total = sum(weights.values())
     if total <= 0:
         raise ValueError(f"mix {text!r} has no positive weight")
     return {name: weight / total for name, weight in weights.items()}
+
+
+def parse_label_accuracy(text: str) -> dict[str, float]:
+    """Parses ``"add1=0.8,add2=0.4"``: per level, the probability that a warm-start label is the right answer.
+
+    Raises:
+        ValueError: as :func:`parse_level_values`, or for a probability above 1.
+    """
+    accuracy = parse_level_values(text, "label accuracy", "probability")
+    over = {name: value for name, value in accuracy.items() if value > 1}
+    if over:
+        raise ValueError(f"label accuracy {text!r} has probabilities above 1: {over}")
+    return accuracy
+
+
+def near_miss(answer: int, rng: random.Random) -> int:
+    """A wrong answer that differs from ``answer`` by 1 or 2 (never negative): a slip in the last digit or carry."""
+    offsets = [d for d in (-2, -1, 1, 2) if answer + d >= 0]
+    return answer + rng.choice(offsets)
 
 
 def allocate_counts(mix: dict[str, float], size: int) -> dict[str, int]:
@@ -195,15 +229,28 @@ def generate_splits(
     return splits
 
 
-def sft_examples(size: int, mix: dict[str, float], exclude: list[dict], seed: int) -> list[tuple[str, str]]:
+def sft_examples(
+    size: int,
+    mix: dict[str, float],
+    exclude: list[dict],
+    seed: int,
+    label_accuracy: dict[str, float] | None = None,
+) -> list[tuple[str, str]]:
     """(question, answer) pairs for the warm start, drawn with replacement but never from ``exclude``.
 
     Pass the eval rows as ``exclude`` so that the held-out set stays held out; train-split problems may
     reappear (the warm-started policy then solves some RL prompts, as a real SFT model does). Repeats are
     allowed because the easiest levels have fewer distinct problems than an SFT set needs.
+
+    With ``label_accuracy``, a level's label is the right answer only with that probability and otherwise a
+    :func:`near_miss`. The warm-started policy then knows how to compute a level's answers but samples a slip
+    with about the labels' error rate: the "knows but is unreliable" start that RL with verifiable rewards
+    sharpens (levels absent from it keep exact labels).
     """
     excluded = {(row["extra_info"]["difficulty"], *_operands(row)) for row in exclude}
+    accuracy = label_accuracy or {}
     rng = random.Random(f"synthetic_arith-sft-{seed}")
+    noise = random.Random(f"synthetic_arith-sft-labels-{seed}")
     pairs = []
     for level_name, count in allocate_counts(mix, size).items():
         level = LEVELS[level_name]
@@ -214,7 +261,10 @@ def sft_examples(size: int, mix: dict[str, float], exclude: list[dict], seed: in
             a, b = rng.randint(*level.a_range), rng.randint(*level.b_range)
             if (level_name, a, b) in excluded:
                 continue
-            pairs.append((f"{a}{level.op}{b}=", str(level.answer(a, b))))
+            answer = level.answer(a, b)
+            if noise.random() >= accuracy.get(level_name, 1.0):
+                answer = near_miss(answer, noise)
+            pairs.append((f"{a}{level.op}{b}=", str(answer)))
             drawn += 1
     rng.shuffle(pairs)
     return pairs

@@ -53,6 +53,12 @@ class DemoAssetSpec:
         mix: difficulty mix of both RL splits (``synthetic_arith.parse_mix`` syntax).
         sft_size: supervised (question, answer) pairs; eval problems are excluded.
         sft_mix: difficulty mix of the SFT data (mostly easy: hard levels stay unsolved).
+        sft_sees_eval: whether the SFT data may contain the held-out problems. The warm start stands for
+            pretraining, which has seen the facts the RL held-out set asks for; with noisy labels it still samples
+            them unreliably, and only RL (which never sees the held-out prompts) can sharpen that.
+        sft_label_accuracy: per level, the probability that an SFT label is right (else a near miss,
+            ``synthetic_arith.near_miss``); ``""`` keeps every label exact. Noisy labels give a policy that knows
+            the answers but samples slips, which RL can sharpen.
         sft_steps: optimizer steps of the warm start.
         sft_batch_size: sequences per optimizer step.
         sft_lr: peak learning rate (linear warm-up then cosine decay).
@@ -70,7 +76,9 @@ class DemoAssetSpec:
     mix: str = synthetic_arith.DEFAULT_MIX
     sft_size: int = 6000
     sft_mix: str = "add1=0.25,mul1=0.25,add21=0.3,add2=0.2"
-    sft_steps: int = 600
+    sft_sees_eval: bool = True
+    sft_label_accuracy: str = "add1=0.8,mul1=0.6,add21=0.5,add2=0.35"
+    sft_steps: int = 1200
     sft_batch_size: int = 64
     sft_lr: float = 2e-3
     hidden_size: int = 128
@@ -338,7 +346,11 @@ def build_demo_assets(
     )
     synthetic_arith.write_splits(splits, paths.train_file.parent)
     pairs = synthetic_arith.sft_examples(
-        spec.sft_size, synthetic_arith.parse_mix(spec.sft_mix), exclude=splits["test"], seed=spec.seed
+        spec.sft_size,
+        synthetic_arith.parse_mix(spec.sft_mix),
+        exclude=[] if spec.sft_sees_eval else splits["test"],
+        seed=spec.seed,
+        label_accuracy=synthetic_arith.parse_label_accuracy(spec.sft_label_accuracy),
     )
     tokenizer = build_tokenizer(paths.root / "tokenizer")
     stats = warm_start(paths.model_dir, tokenizer, pairs, spec)

@@ -22,7 +22,9 @@ fi
 # ---- hyper-parameters -------------------------------------------------------------------------------------
 OUT_DIR=${OUT_DIR:-outputs/cpu_demo}
 CACHE_DIR=${CACHE_DIR:-.cache/cpu_demo}
-SEED=${SEED:-0}
+SEED=${SEED:-0}              # the runs' data order and AERO's seed
+ASSET_SEED=${ASSET_SEED:-0}  # the task data and warm start (one warm start shared by every seed)
+RUN_SUFFIX=${RUN_SUFFIX:-}   # run directories are OUT_DIR/runs/<arm><RUN_SUFFIX> (run_cpu_seeds.sh: _s<seed>)
 if [ "$QUICK" = 1 ]; then
   STEPS=${STEPS:-4}
   TEST_FREQ=${TEST_FREQ:-4}
@@ -49,10 +51,10 @@ phase() { echo "[demo] $(date +%H:%M:%S) $*"; }
 phase "assets: synthetic data + warm start into $CACHE_DIR (cached after the first run)"
 mkdir -p "$OUT_DIR"
 ASSET_LOCK=(flock "$HEAVY_LOCK")  # training the warm start needs the cores to itself
-if python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" --check; then
+if python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$ASSET_SEED" --check; then
   ASSET_LOCK=()  # cached: nothing to train
 fi
-"${ASSET_LOCK[@]}" python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$SEED" > "$OUT_DIR/assets.json" \
+"${ASSET_LOCK[@]}" python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$ASSET_SEED" > "$OUT_DIR/assets.json" \
   2> "$OUT_DIR/assets.log" || { phase "FAILED: assets (see $OUT_DIR/assets.log)"; tail -n 20 "$OUT_DIR/assets.log"; exit 1; }
 MODEL_DIR="$(realpath "$CACHE_DIR/model")"
 TRAIN_FILE="$(realpath "$CACHE_DIR/data/train.parquet")"
@@ -67,7 +69,7 @@ run_arm() {
   local arm=$1
   shift
   local run_dir
-  run_dir="$(realpath -m "$OUT_DIR/runs/$arm")"
+  run_dir="$(realpath -m "$OUT_DIR/runs/$arm$RUN_SUFFIX")"
   rm -rf "$run_dir"
   mkdir -p "$run_dir"
   phase "train $arm: $STEPS steps x $BATCH prompts, validation every $TEST_FREQ steps -> $run_dir/log.txt"

@@ -15,6 +15,9 @@ Usage::
 
     python -m recipe.aero.report RUN_DIR [RUN_DIR ...] --out DIR [--k 8] [--baseline NAME]
 
+Runs named ``<arm>_s<seed>`` are seeds of one arm: the report then adds mean ± std over seeds and compute- and
+time-to-target (``recipe.aero.seeds``).
+
 writes ``DIR/report.md``, ``DIR/summary.json`` and ``DIR/{accuracy_vs_compute,step_time,zero_adv_share}.png``.
 """
 
@@ -415,6 +418,8 @@ def _save(fig, path: Path, plt) -> Path:
 
 def build_report(runs: list[str | Path], out_dir: str | Path, k: int = 8, baseline: str | None = None) -> Path:
     """Reads every run, writes ``report.md``, ``summary.json`` and the plots into ``out_dir``; returns report.md."""
+    from recipe.aero.seeds import arm_of, render_across_seeds, summarize_across_seeds  # it builds on this module
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     histories: dict[str, History] = {}
@@ -429,8 +434,15 @@ def build_report(runs: list[str | Path], out_dir: str | Path, k: int = 8, baseli
         arms.append(summarize_arm(name, histories[name], k, str(log_file), read_run_config(run_dir)))
     chosen = pick_baseline(arms, baseline)
     report = out / "report.md"
-    report.write_text(render_markdown(arms, chosen, k, render_validation_curve(histories, k)))
+    text = render_markdown(arms, chosen, k, render_validation_curve(histories, k))
     summary = {"k": k, "baseline": chosen.name, "arms": [asdict(arm) for arm in arms]}
+    if len({arm_of(arm.name) for arm in arms}) < len(arms):  # some arm has several seeds
+        across = summary["across_seeds"] = {}
+        for dataset in sorted({ds for arm in arms for ds in arm.final_val}):
+            target, rows = summarize_across_seeds(histories, arms, k, dataset, arm_of(chosen.name))
+            text += "\n" + "\n".join(render_across_seeds(target, rows, k, dataset, arm_of(chosen.name))) + "\n"
+            across[dataset] = {"target": target, "arms": [asdict(row) for row in rows]}
+    report.write_text(text)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     plot_all(histories, arms, k, out)
     return report

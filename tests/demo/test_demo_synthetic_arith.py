@@ -91,6 +91,31 @@ def test_sft_examples_never_contain_eval_problems_and_are_seeded():
     assert pairs == sa.sft_examples(500, {"add1": 0.5, "add2": 0.5}, exclude=splits["test"], seed=0)
 
 
+def test_noisy_sft_labels_are_right_at_the_level_rate_and_otherwise_a_near_miss():
+    """Only the labels change: the same questions in the same order, each level's labels right at its rate."""
+    splits = sa.generate_splits(50, 40, {"add1": 1.0}, seed=0)
+    mix, accuracy = {"add1": 0.5, "add2": 0.5}, {"add1": 0.9, "add2": 0.3}
+    exact = sa.sft_examples(4000, mix, exclude=splits["test"], seed=0)
+    noisy = sa.sft_examples(4000, mix, exclude=splits["test"], seed=0, label_accuracy=accuracy)
+    assert [q for q, _ in noisy] == [q for q, _ in exact]
+    for level, rate in accuracy.items():
+        pairs = [
+            (q, int(a))
+            for q, a in noisy
+            if sa.LEVELS[level].a_range[0] <= int(q.split("+")[0]) <= sa.LEVELS[level].a_range[1]
+        ]
+        right = [eval(q[:-1]) == a for q, a in pairs]
+        assert abs(sum(right) / len(right) - rate) < 0.03, (level, sum(right) / len(right))
+        assert all(0 < abs(eval(q[:-1]) - a) <= 2 and a >= 0 for q, a in pairs if eval(q[:-1]) != a)
+    assert noisy == sa.sft_examples(4000, mix, exclude=splits["test"], seed=0, label_accuracy=accuracy)
+
+
+@pytest.mark.parametrize("text, message", [("add1=1.5", "above 1"), ("add9=0.5", "unknown"), ("add1=-0.1", "negative")])
+def test_bad_label_accuracy_is_refused_with_the_entry_named(text, message):
+    with pytest.raises(ValueError, match=message):
+        sa.parse_label_accuracy(text)
+
+
 def test_cli_writes_parquet_that_round_trips(tmp_path):
     sa.main(["--out", str(tmp_path), "--train-size", "30", "--eval-size", "10", "--mix", "add1=1,add2=2"])
     train = pd.read_parquet(tmp_path / "train.parquet")
