@@ -71,7 +71,7 @@ class DemoAssetSpec:
     """
 
     seed: int = 0
-    train_size: int = 512
+    train_size: int = 256
     eval_size: int = 64
     mix: str = synthetic_arith.DEFAULT_MIX
     sft_size: int = 6000

@@ -3,9 +3,10 @@
 # synthetic arithmetic task with a warm-started tiny Qwen2, then the paper-style table and plots.
 #
 # Usage: bash run_scripts/run_cpu_demo.sh [--quick] [extra hydra overrides for both arms...]
-#   --quick   4 steps x 8 prompts, validation at steps 0 and 4: 2m58s measured on 2 cores with cached assets
-#   (default) 20 steps x 16 prompts, validation every 5 steps: 7m02s measured (2 cores, assets cached)
-#   The first run also builds the assets (data + warm start, ~1.5-2 min on 2 idle cores, longer when shared).
+#   --quick   4 steps x 8 prompts, validation at steps 0 and 4 (a few minutes with cached assets)
+#   (default) 40 steps x 16 prompts (2.5 epochs of the 256 training prompts), 4 PPO epochs per step, validation
+#             every 10 steps: about 8 min per arm on 2 cores with cached assets
+#   The first run also builds the assets (data + noisy-label warm start, ~4 min on 2 idle cores, longer when shared).
 # Environment (all optional): the variables below, e.g. OUT_DIR, CACHE_DIR, SEED, STEPS, TEST_FREQ, BATCH, LR.
 # Phases print one "[demo] ..." line each; trainer output goes to OUT_DIR/runs/<arm>/log.txt (DEMO_TRACE=1: set -x).
 set -euo pipefail
@@ -30,14 +31,15 @@ if [ "$QUICK" = 1 ]; then
   TEST_FREQ=${TEST_FREQ:-4}
   BATCH=${BATCH:-8}
 else
-  STEPS=${STEPS:-20}
-  TEST_FREQ=${TEST_FREQ:-5}
+  STEPS=${STEPS:-40}
+  TEST_FREQ=${TEST_FREQ:-10}
   BATCH=${BATCH:-16}
 fi
 GRPO_N=${GRPO_N:-8}
 AERO_N_EXPLORE=${AERO_N_EXPLORE:-4}
 AERO_BUDGET=${AERO_BUDGET:-8}
-LR=${LR:-5e-5}
+LR=${LR:-1e-4}
+PPO_EPOCHS=${PPO_EPOCHS:-4}  # passes over each step's batch: sharpening a noisy warm start needs more than one
 VAL_N=${VAL_N:-8}
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-48}
 MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-16}
@@ -88,6 +90,7 @@ run_arm() {
     "actor_rollout_ref.model.path=$MODEL_DIR" \
     "actor_rollout_ref.actor.optim.lr=$LR" \
     "actor_rollout_ref.actor.ppo_mini_batch_size=$BATCH" \
+    "actor_rollout_ref.actor.ppo_epochs=$PPO_EPOCHS" \
     "actor_rollout_ref.actor.use_kl_loss=False" \
     "actor_rollout_ref.rollout.temperature=1.0" \
     "actor_rollout_ref.rollout.val_kwargs.n=$VAL_N" \

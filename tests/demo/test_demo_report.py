@@ -163,3 +163,69 @@ def test_report_on_real_main_aero_logs_has_every_number(tmp_path):
     reduction = rp.reduction_pct(arms["aero"]["cumulative"]["total_flops"], arms["grpo"]["cumulative"]["total_flops"])
     assert f"| aero | {reduction:.1f} %" in text
     assert "| grpo | synthetic_arith |" in text and "| aero | synthetic_arith |" in text
+
+
+SEED_RUNS = Path(__file__).parent / "fixtures" / "cpu_seeds_quick"
+AVG = "aero_val/synthetic_arith/avg@8"
+
+
+def read_jsonl(path: Path) -> dict[int, dict]:
+    """verl's file-logger lines merged per step, read here without the report's helpers."""
+    by_step: dict[int, dict] = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        by_step.setdefault(record["step"], {}).update(record["data"])
+    return by_step
+
+
+def test_report_aggregates_seeds_of_real_runs(tmp_path):
+    """Real logs of ``run_scripts/run_cpu_seeds.sh`` (2 seeds x 2 arms, see fixtures/cpu_seeds_quick/README.md)."""
+    import statistics
+
+    runs = sorted(path for path in SEED_RUNS.iterdir() if path.is_dir())
+    text = rp.build_report(runs, tmp_path).read_text()
+    across = json.loads((tmp_path / "summary.json").read_text())["across_seeds"]["synthetic_arith"]
+    logs = {path.name: read_jsonl(path / "metrics.jsonl") for path in runs}
+    rows = {row["arm"]: row for row in across["arms"]}
+    assert set(rows) == {"grpo", "aero"} and "## Across seeds" in text and "## To target" in text
+
+    def final(log: dict[int, dict], key: str) -> float:
+        return log[max(step for step in log if key in log[step])][key]
+
+    grpo_finals = [final(logs[name], AVG) for name in sorted(logs) if name.startswith("grpo_s")]
+    assert across["target"] == pytest.approx(statistics.fmean(grpo_finals))
+    for arm, row in rows.items():
+        names = sorted(name for name in logs if name.startswith(f"{arm}_s"))
+        assert len(names) == 2 and row["runs"] == names
+        for stat, key in (("final_avg", AVG), ("total_flops", "aero/cumulative/total_flops")):
+            values = [final(logs[name], key) for name in names]
+            assert row[stat]["mean"] == pytest.approx(statistics.fmean(values)), stat
+            assert row[stat]["std"] == pytest.approx(statistics.stdev(values)), stat
+        for name, reached in zip(names, row["to_target"], strict=True):
+            log = logs[name]
+            hits = [step for step in sorted(log) if AVG in log[step] and log[step][AVG] >= across["target"]]
+            assert reached["step"] == (hits[0] if hits else None), name
+            if hits and hits[0] > 0:
+                assert reached["flops"] == log[hits[0]]["aero/cumulative/total_flops"]
+                seconds = sum(log[s]["timing_s/step"] for s in log if 0 < s <= hits[0] and "timing_s/step" in log[s])
+                assert reached["train_s"] == pytest.approx(seconds)
+
+
+def test_spent_to_a_target_reached_after_step_0_is_read_from_the_real_logs():
+    """Each seed run's own best validation as the target: reached after step 0 in some run, so the FLOPs and
+    training seconds spent until then are the logged cumulative FLOPs and the sum of ``timing_s/step``."""
+    from recipe.aero.seeds import first_at_or_above, spent_until
+
+    checked = 0
+    for path in sorted(p for p in SEED_RUNS.iterdir() if p.is_dir()):
+        log = read_jsonl(path / "metrics.jsonl")
+        best_step = max((step for step in log if AVG in log[step]), key=lambda step: (log[step][AVG], -step))
+        history = rp.load_history(path / "metrics.jsonl")
+        assert first_at_or_above(history, 8, "synthetic_arith", log[best_step][AVG]) == best_step
+        if best_step > 0:
+            seconds = sum(log[s]["timing_s/step"] for s in log if 0 < s <= best_step and "timing_s/step" in log[s])
+            spent = spent_until(history, best_step)
+            assert spent["flops"] == log[best_step]["aero/cumulative/total_flops"]
+            assert spent["train_s"] == pytest.approx(seconds)
+            checked += 1
+    assert checked, "no run's best validation came after step 0: the fixture cannot check what is spent"
