@@ -3,7 +3,7 @@
 # order and AERO's seed), then one report with mean ± std over seeds and compute-/time-to-target.
 #
 # Usage: bash run_scripts/run_cpu_seeds.sh [extra hydra overrides for every run...]
-#   SEEDS="0 1 2" (default) x ARMS="grpo aero" with the demo's default steps: about 9-10 min per seed on 2 cores.
+#   SEEDS="0 1 2" (default) x ARMS="grpo aero" with the demo's default steps: about 15 min per seed on 2 cores.
 # Environment (all optional): SEEDS, OUT_DIR, and any variable of run_cpu_demo.sh (ARMS, STEPS, BATCH, LR, ...).
 # Runs land in OUT_DIR/runs/<arm>_s<seed>; the report in OUT_DIR/report.
 set -euo pipefail
