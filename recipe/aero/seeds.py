@@ -76,10 +76,6 @@ def spent_until(history: History, step: int) -> dict[str, float | None]:
     return {"flops": flops, "train_s": sum(seconds) if seconds else None}
 
 
-def _avg_at(history: History, step: int | None, k: int, dataset: str) -> float | None:
-    return None if step is None else validation_at(history[step], k).get(dataset, {}).get("avg")
-
-
 def summarize_across_seeds(
     histories: dict[str, History], arms: list[ArmSummary], k: int, dataset: str, baseline_arm: str
 ) -> tuple[float | None, list[ArmAcrossSeeds]]:
@@ -99,7 +95,7 @@ def summarize_across_seeds(
         for run in runs:
             history = histories[run.name]
             steps = validation_steps(history, k)
-            first = _avg_at(history, steps[0], k, dataset) if steps and steps[0] == 0 else None
+            first = validation_at(history[0], k).get(dataset, {}).get("avg") if steps and steps[0] == 0 else None
             final = run.final_val.get(dataset, {}).get("avg")
             starts.append(first)
             gains.append(None if first is None or final is None else final - first)
