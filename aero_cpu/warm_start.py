@@ -4,7 +4,9 @@ Why a warm start: RL with verifiable rewards starts from a model that already an
 solves part of the problems. A random model solves nothing, so every group would be all-wrong and GRPO and
 AERO alike would learn nothing. A short supervised fine-tune (HF ``transformers.Trainer``) on mostly easy
 problems gives the spread of per-prompt success rates that AERO is designed for: many prompts at 0 of N
-(the rescue stratum), some at N of N (degenerate all-correct groups) and a mixed band in between.
+(the rescue stratum), some at N of N (degenerate all-correct groups) and a mixed band in between. Its labels
+are right only with a per-level probability (``sft_label_accuracy``), so the policy knows answers but samples
+slips: that is what RL can sharpen in a few dozen steps (an exactly-labelled warm start left both arms flat).
 
 Everything is written under one cache directory (default ``<repo>/.cache/cpu_demo``)::
 
