@@ -1,21 +1,49 @@
 #!/usr/bin/env bash
 # The CPU comparison over seeds: every arm of run_cpu_demo.sh once per seed (same warm start, the seed sets the data
-# order and AERO's seed), then one report with mean ± std over seeds and compute-/time-to-target.
+# order and AERO's seed), then AERO once per seed and per ablation of a DECIDED default, then one report with
+# mean ± std over seeds and compute-/time-to-target.
 #
 # Usage: bash run_scripts/run_cpu_seeds.sh [extra hydra overrides for every run...]
-#   SEEDS="0 1 2" (default) x ARMS="grpo aero" with the demo's default steps: about 15 min per seed on 2 cores.
-# Environment (all optional): SEEDS, OUT_DIR, and any variable of run_cpu_demo.sh (ARMS, STEPS, BATCH, LR, ...).
-# Runs land in OUT_DIR/runs/<arm>_s<seed>; the report in OUT_DIR/report.
+#   SEEDS="0 1 2" x ARMS="grpo aero" with the demo's default steps: about 15 min per seed on 2 cores (46 min);
+#   each ablation adds one AERO run per seed (about 6-7 min per run; all six ablations: about 2 h more).
+# Environment (all optional): SEEDS, OUT_DIR, ABLATIONS, and any variable of run_cpu_demo.sh (ARMS, STEPS, BATCH,
+# LR, ...). ARMS="" skips the default arms (e.g. to add ablations next to runs already in OUT_DIR/runs).
+# Runs land in OUT_DIR/runs/<arm>_s<seed> (ablations: aero_<ablation>_s<seed>); the report in OUT_DIR/report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SEEDS=${SEEDS:-"0 1 2"}
 OUT_DIR=${OUT_DIR:-outputs/cpu_seeds}
 VAL_N=${VAL_N:-8}
+ARMS=${ARMS-"grpo aero"}
+
+# Each ablation changes one DECIDED default of algorithm.aero (README, configuration table) on the AERO arm.
+declare -A ABLATION_OVERRIDES=(
+  [decay0]="algorithm.aero.posterior_decay=0"            # the posterior forgets every earlier step (default 0.5)
+  [decay1]="algorithm.aero.posterior_decay=1"            # the posterior never forgets (default 0.5)
+  [keep0]="algorithm.aero.degenerate_keep=0"             # degenerate groups dropped, DAPO-like (default 4)
+  [stats_generated]="algorithm.aero.advantage_stats=generated"  # mixed-group mean/std over all generated (default kept)
+  [reject2]="algorithm.aero.reject_ratio=2"              # two incorrect rollouts kept per correct one (default 1)
+  [mirror]="algorithm.aero.high_success_curation=mirror"  # high-success groups curated too (default none)
+)
+ABLATIONS=${ABLATIONS-"decay0 decay1 keep0 stats_generated reject2 mirror"}
+for name in $ABLATIONS; do
+  if [ -z "${ABLATION_OVERRIDES[$name]+set}" ]; then
+    echo "[seeds] unknown ablation '$name' in ABLATIONS (known: ${!ABLATION_OVERRIDES[*]})" >&2
+    exit 2
+  fi
+done
 
 for seed in $SEEDS; do
-  echo "[seeds] $(date +%H:%M:%S) seed $seed"
-  SEED=$seed RUN_SUFFIX="_s$seed" OUT_DIR="$OUT_DIR" VAL_N="$VAL_N" bash run_scripts/run_cpu_demo.sh "$@"
+  if [ -n "$ARMS" ]; then
+    echo "[seeds] $(date +%H:%M:%S) seed $seed: $ARMS"
+    SEED=$seed RUN_SUFFIX="_s$seed" OUT_DIR="$OUT_DIR" VAL_N="$VAL_N" ARMS="$ARMS" bash run_scripts/run_cpu_demo.sh "$@"
+  fi
+  for name in $ABLATIONS; do
+    echo "[seeds] $(date +%H:%M:%S) seed $seed: ablation $name (${ABLATION_OVERRIDES[$name]})"
+    SEED=$seed RUN_SUFFIX="_${name}_s$seed" OUT_DIR="$OUT_DIR" VAL_N="$VAL_N" ARMS=aero \
+      bash run_scripts/run_cpu_demo.sh "$@" "${ABLATION_OVERRIDES[$name]}"
+  done
 done
 
 echo "[seeds] $(date +%H:%M:%S) report over seeds -> $OUT_DIR/report"
