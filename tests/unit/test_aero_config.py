@@ -37,6 +37,8 @@ SPEC_DEFAULTS = {
     "known_solved_mean": 0.75,
     "known_failing_mean": 0.2,
     "guidance_min_evidence": 2.0,
+    # Rescue race with aborted siblings (DESIGN.md §2.3, our variant): off by default.
+    "rescue_race": False,
 }
 
 
@@ -105,6 +107,9 @@ INVALID = [
     ({"advantage": "gae"}, "advantage"),
     ({"rollout": None}, "rollout"),
     ({"guided_exploration": True, "rollout": "fixed"}, "guided_exploration"),  # sizes adaptive first rounds only
+    ({"rescue_race": 1}, "rescue_race"),
+    ({"rescue_race": True, "rollout": "fixed"}, "rescue_race"),  # a rescue round: adaptive rollouts only
+    ({"rescue_race": True, "rescue_threshold": 0.25}, "rescue_race"),  # the race ends at the first success
 ]
 
 

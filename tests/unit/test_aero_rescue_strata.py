@@ -52,6 +52,15 @@ def test_planner_truncates_last_round_to_budget():
     assert next_round_size(0, 7, cfg) == 1
 
 
+def test_planner_race_rescues_with_the_remaining_budget_in_one_round():
+    cfg = AeroConfig(rescue_race=True)  # explore 4, budget 8
+    assert next_round_size(0, 0, cfg) == 4
+    assert next_round_size(0, 4, cfg) == 4  # the whole remaining budget at once, not n_extra = 2
+    assert next_round_size(1, 4, cfg) == 0
+    assert next_round_size(0, 8, cfg) == 0  # the race found nothing: budget spent
+    assert next_round_size(0, 2, cfg, first_round=2) == 6  # after a guided first round of 2
+
+
 def test_planner_refuses_over_budget_and_bad_counts():
     with pytest.raises(ValueError, match="more than algorithm.aero.budget=8"):
         next_round_size(0, 9, AeroConfig())
@@ -62,12 +71,14 @@ def test_planner_refuses_over_budget_and_bad_counts():
 @st.composite
 def planner_cases(draw):
     budget = draw(st.integers(1, 20))
+    threshold = draw(st.sampled_from([0.0, 0.1, 0.25]))
     cfg = AeroConfig(
         n_explore=draw(st.integers(1, budget)),
         budget=budget,
         n_extra=draw(st.integers(1, 6)),
-        rescue_threshold=draw(st.sampled_from([0.0, 0.1, 0.25])),
+        rescue_threshold=threshold,
         low_success_threshold=0.5,
+        rescue_race=threshold == 0.0 and draw(st.booleans()),
     )
     success_rates = draw(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12))
     return cfg, np.array(success_rates), draw(st.integers(0, 2**31))
@@ -100,4 +111,6 @@ def test_simulated_rescue_loops_respect_budget_and_stop_rule(case):
         # Stop at the first success: a prompt with a correct rollout never gets another round, so a
         # rescued prompt holds at most one round's worth of correct rollouts.
         rescued = generated > cfg.n_explore
-        assert (correct[rescued] <= cfg.n_extra).all()
+        assert (correct[rescued] <= (cfg.budget - cfg.n_explore if cfg.rescue_race else cfg.n_extra)).all()
+    if cfg.rescue_race:
+        assert rounds <= 2  # exploration, then at most one race round

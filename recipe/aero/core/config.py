@@ -35,7 +35,7 @@ _INT_KEYS = (
     "seed",
     "n_explore_known_solved",
 )
-_BOOL_KEYS = ("guided_exploration",)
+_BOOL_KEYS = ("guided_exploration", "rescue_race")
 _FLOAT_KEYS = (
     "rescue_threshold",
     "low_success_threshold",
@@ -140,6 +140,9 @@ class AeroConfig(_FromMapping):
             gets its whole budget in the first round.
         guidance_min_evidence: Observed pseudo-counts (alpha + beta - prior_alpha - prior_beta) a prompt needs
             before guidance trusts its posterior.
+        rescue_race: Rescue in one round of the whole remaining budget whose still-running siblings are aborted at
+            the first success (DESIGN.md §2.3, our variant; off = the paper's rounds of ``n_extra``). Aborted
+            rollouts are counted (``aero/race/*``) and never trained.
     """
 
     rollout: str = "adaptive"
@@ -169,6 +172,7 @@ class AeroConfig(_FromMapping):
     known_solved_mean: float = 0.75
     known_failing_mean: float = 0.2
     guidance_min_evidence: float = 2.0
+    rescue_race: bool = False
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -248,6 +252,14 @@ class AeroConfig(_FromMapping):
             )
         if self.guidance_min_evidence < 0.0:
             raise _refuse("guidance_min_evidence", self.guidance_min_evidence, "must be >= 0")
+        if self.rescue_race and self.rollout != "adaptive":
+            raise _refuse("rescue_race", True, "needs algorithm.aero.rollout=adaptive (it is a rescue round)")
+        if self.rescue_race and self.rescue_threshold != 0.0:
+            raise _refuse(
+                "rescue_race",
+                True,
+                f"needs algorithm.aero.rescue_threshold=0 (a race ends at a success), not {self.rescue_threshold}",
+            )
 
 
 @dataclasses.dataclass(frozen=True)

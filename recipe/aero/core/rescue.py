@@ -18,14 +18,15 @@ def next_round_sizes(
     """Vectorised planner: rollouts to generate next per prompt, 0 meaning the prompt is finished.
 
     Rules: a prompt with nothing generated gets ``n_explore`` (Stage I); a prompt whose success rate over
-    all its rollouts is at or below ``rescue_threshold`` gets ``min(n_extra, budget - n_generated)`` more;
-    every other prompt stops. With the default threshold 0 rescue therefore stops at the first success,
-    and no prompt ever exceeds ``budget``.
+    all its rollouts is at or below ``rescue_threshold`` gets ``min(n_extra, budget - n_generated)`` more
+    (with ``rescue_race``: ``budget - n_generated``, one race round whose running siblings the agent loop aborts at
+    the first success); every other prompt stops. With the default threshold 0 rescue therefore stops at the
+    first success, and no prompt ever exceeds ``budget``.
 
     Args:
         n_correct: Correct rollouts so far per prompt (counts are correct first, then total: DESIGN.md §6).
         n_generated: Rollouts generated so far per prompt.
-        cfg: ``n_explore``, ``n_extra``, ``budget``, ``rescue_threshold``.
+        cfg: ``n_explore``, ``n_extra``, ``budget``, ``rescue_threshold``, ``rescue_race``.
         first_round: Optional first-round size per prompt (posterior-guided exploration, ``core/exploration.py``);
             default ``n_explore``. Each must lie in [1, budget].
 
@@ -54,7 +55,8 @@ def next_round_sizes(
     needs_rescue = started & (success_rate <= cfg.rescue_threshold)
     sizes = np.zeros(generated.shape, dtype=np.int64)
     sizes[~started] = first_round[~started]
-    sizes[needs_rescue] = np.minimum(cfg.n_extra, cfg.budget - generated[needs_rescue])
+    rescue_size = cfg.budget if cfg.rescue_race else cfg.n_extra
+    sizes[needs_rescue] = np.minimum(rescue_size, cfg.budget - generated[needs_rescue])
     return sizes
 
 
