@@ -45,6 +45,11 @@ class StepRecord:
         failed_prompts: prompts of the step whose rollout loop failed (left out of every group above).
         failed_rollouts: rollouts of those prompts that reached TransferQueue (removed, never trained).
         nonfinite_scores: rollouts whose score was NaN or infinite (counted as failed rollouts of their prompt).
+        aborted_uids: per rescue-race sibling aborted at its prompt's first success (left out of every group
+            above, never trained), its prompt's uid.
+        aborted_sessions: per aborted sibling, its session id.
+        aborted_prompt_tokens: per aborted sibling, its prompt length in tokens.
+        aborted_response_tokens: per aborted sibling, the tokens it generated before the abort.
         advantage: per rollout, the advantage it was trained with (NaN when not trained); set by the trainer.
     """
 
@@ -71,6 +76,10 @@ class StepRecord:
     failed_prompts: int = 0
     failed_rollouts: int = 0
     nonfinite_scores: int = 0
+    aborted_uids: list[str] = field(default_factory=list)
+    aborted_sessions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    aborted_prompt_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    aborted_response_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     advantage: np.ndarray | None = None
 
     def set_trained_advantages(self, keys: list[str], values: np.ndarray) -> None:
@@ -102,6 +111,11 @@ class StepRecord:
                         None if self.advantage is None or np.isnan(a) else round(float(a), 6)
                         for a in (self.advantage[mine] if self.advantage is not None else [np.nan] * len(mine))
                     ],
+                    "aborted_sessions": sorted(
+                        int(session)
+                        for uid, session in zip(self.aborted_uids, self.aborted_sessions, strict=True)
+                        if uid == self.uids[g]
+                    ),
                 }
             )
         return rows
@@ -129,15 +143,18 @@ def step_metrics(record: StepRecord, n_extra: int) -> dict[str, float]:
     """
     kept, rescue = record.kept.astype(bool), record.is_rescue.astype(bool)
     tokens = record.response_tokens.astype(np.float64)
+    aborted_tokens = float(record.aborted_response_tokens.sum())
     n_groups = max(len(record.uids), 1)
     metrics = {
         "aero/gen/rollouts": float(len(kept)),
         "aero/gen/rollouts_explore": float((~rescue).sum()),
         "aero/gen/rollouts_rescue": float(rescue.sum()),
-        "aero/gen/response_tokens": float(tokens.sum()),
+        "aero/gen/response_tokens": float(tokens.sum()) + aborted_tokens,
         "aero/gen/response_tokens_explore": float(tokens[~rescue].sum()),
-        "aero/gen/response_tokens_rescue": float(tokens[rescue].sum()),
-        "aero/gen/prompt_tokens": float(record.prompt_tokens.sum()),
+        "aero/gen/response_tokens_rescue": float(tokens[rescue].sum()) + aborted_tokens,
+        "aero/gen/prompt_tokens": float(record.prompt_tokens.sum() + record.aborted_prompt_tokens.sum()),
+        "aero/race/aborted_rollouts": float(len(record.aborted_uids)),
+        "aero/race/aborted_response_tokens": aborted_tokens,
         "aero/train/rollouts": float(kept.sum()),
         "aero/train/response_tokens": float(tokens[kept].sum()),
         "aero/train/prompt_tokens": float(record.prompt_tokens[kept].sum()),
@@ -209,13 +226,14 @@ def zero_advantage_share(group_index: np.ndarray, advantages_abs_max: np.ndarray
 def step_compute_metrics(
     record: StepRecord, n_params: int, *, with_reference: bool, ppo_epochs: int
 ) -> dict[str, float]:
-    """``aero/compute/*`` FLOPs of one step: generation over every generated rollout, log-prob recomputation and
-    the update over the kept ones only (core estimate: 2 x params per token forward, 6 x forward + backward)."""
+    """``aero/compute/*`` FLOPs of one step: generation over every generated rollout (aborted race siblings
+    included), log-prob recomputation and the update over the kept ones only (core estimate: 2 x params per token
+    forward, 6 x forward + backward)."""
     kept = record.kept.astype(bool)
     return step_flops(
         n_params,
-        gen_prompt_tokens=int(record.prompt_tokens.sum()),
-        gen_response_tokens=int(record.response_tokens.sum()),
+        gen_prompt_tokens=int(record.prompt_tokens.sum() + record.aborted_prompt_tokens.sum()),
+        gen_response_tokens=int(record.response_tokens.sum() + record.aborted_response_tokens.sum()),
         train_prompt_tokens=int(record.prompt_tokens[kept].sum()),
         train_response_tokens=int(record.response_tokens[kept].sum()),
         with_reference=with_reference,

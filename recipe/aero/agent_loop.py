@@ -8,8 +8,11 @@ for any other prompt. Session ids continue across rounds; each training rollout 
 times in ``extra_fields["aero_timing"]`` (both arms), which is how the sampler tells explore from rescue rollouts
 and splits the step's generation time. A prompt's first round is ``n_explore`` unless the trainer sent a
 posterior-guided size in ``aero_first_round``. The prompt is tagged ``finished`` only when its group is final.
-Validation and arms with fixed rollouts (the GRPO baseline, ``algorithm.aero.rollout=fixed``) run verl's loop
-unchanged.
+With ``rescue_race`` a rescue round is a race (DESIGN.md §2.3): the remaining budget at once, and at the first
+success every sibling still generating is aborted through verl's ``abort_request``; an aborted rollout still
+reaches TransferQueue (verl's postprocess scores and writes it) with ``aero_timing["aborted"]``, and the sampler
+removes and counts it. Validation and arms with fixed rollouts (the GRPO baseline, ``algorithm.aero.rollout=fixed``)
+run verl's loop unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ, AgentLoopWorke
 from recipe.aero.core.config import AeroConfig, Arm
 from recipe.aero.core.rescue import next_round_size
 from recipe.aero.success import scored_rollout_success
+from verl_patches import llm_request_slot
+from verl_patches.llm_request_slot import REQUEST_SLOT, RequestSlot
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,10 @@ FIRST_ROUND_COLUMN = "aero_first_round"
 # task was created, and when its generation started. Written to the rollout's extra_fields["aero_timing"].
 _ROUND = contextvars.ContextVar("aero_round", default=0)
 _STARTED_AT = contextvars.ContextVar("aero_started_at", default=None)
+# What a race rollout returns instead of its success: it was aborted, so its outcome is unknown.
+ABORTED = "aborted"
+# Seconds between abort attempts for a sibling whose request vLLM does not know yet (issued, not yet received).
+ABORT_RETRY_S = 0.02
 
 
 class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
@@ -45,6 +54,8 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         algorithm = self.config.algorithm
         self.aero = AeroConfig.from_mapping(algorithm.get("aero"))
         self.adaptive = Arm.of(algorithm.adv_estimator, self.aero).adaptive_rollout
+        if self.adaptive and self.aero.rescue_race:
+            llm_request_slot.apply()
 
     async def _run_prompt(self, prompt: dict, sampling_params: dict, trajectory: dict, trace: bool = False) -> None:
         if trajectory["validate"] or not self.adaptive:
@@ -61,22 +72,29 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
             prompt.pop("__do_sample__", None)
             first_round = prompt.pop(FIRST_ROUND_COLUMN, None)
             first_round = None if first_round is None else int(first_round)
-            n_generated = n_correct = 0
+            n_generated = n_correct = n_aborted = 0
             round_index = 0
             while (round_size := next_round_size(n_correct, n_generated, self.aero, first_round)) > 0:
                 _ROUND.set(round_index)
-                sessions = [
-                    asyncio.create_task(
-                        self._run_agent_loop(
-                            dict(sampling_params),
-                            trajectory=trajectory,
-                            trace=trace,
-                            session_id=n_generated + i,
-                            **prompt,
+                race = self.aero.rescue_race and round_index > 0
+                slots = [RequestSlot() if race else None for _ in range(round_size)]
+                sessions = []
+                for i, slot in enumerate(slots):
+                    token = REQUEST_SLOT.set(slot)  # the task copies the context now: its own slot
+                    sessions.append(
+                        asyncio.create_task(
+                            self._run_agent_loop(
+                                dict(sampling_params),
+                                trajectory=trajectory,
+                                trace=trace,
+                                session_id=n_generated + n_aborted + i,
+                                **prompt,
+                            )
                         )
                     )
-                    for i in range(round_size)
-                ]
+                    REQUEST_SLOT.reset(token)
+                if race:
+                    await _abort_siblings_at_first_success(sessions, slots)
                 results = await asyncio.gather(*sessions, return_exceptions=True)
                 errors = [result for result in results if isinstance(result, BaseException)]
                 for error in errors:
@@ -85,10 +103,11 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                     )
                 if errors:
                     return
-                if not all(isinstance(result, bool) for result in results):
+                if not all(isinstance(result, bool) or (race and result == ABORTED) for result in results):
                     raise TypeError(f"AERO rollouts of uid={uid} returned {results!r}, expected one bool per session")
-                n_generated += round_size
-                n_correct += sum(results)
+                n_aborted += results.count(ABORTED)
+                n_generated += round_size - results.count(ABORTED)
+                n_correct += sum(result is True for result in results)
                 round_index += 1
             status = "finished"
         except Exception:
@@ -105,18 +124,49 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         """verl's postprocess (score, write to TransferQueue), then the rollout's success for the planner.
 
         Training rollouts of both arms carry ``extra_fields["aero_timing"]``: their round (0 = the prompt's first)
-        and when their generation started and finished.
+        and when their generation started and finished, plus ``aborted: True`` for a race sibling that was aborted
+        (returned as :data:`ABORTED` instead of a success).
         """
+        slot = REQUEST_SLOT.get()
+        aborted = slot is not None and slot.stop_reason == "aborted"
         if not validate:
             timing = {"round": _ROUND.get(), "started_at": _STARTED_AT.get(), "finished_at": time.time()}
+            if aborted:
+                timing["aborted"] = True
             for each in output if isinstance(output, list) else [output]:
                 each.extra_fields["aero_timing"] = timing
         await super()._agent_loop_postprocess(output, validate, **kwargs)
         if validate or not self.adaptive:
             return None
+        if aborted:
+            return ABORTED
         final = output[-1] if isinstance(output, list) else output
         reward_extra_info = final.extra_fields.get("reward_extra_info")
         return scored_rollout_success(final.reward_score, reward_extra_info, self.aero)
+
+
+async def _abort_siblings_at_first_success(sessions: list[asyncio.Task], slots: list[RequestSlot]) -> None:
+    """Waits until one race rollout succeeds (or all end), then aborts every sibling still generating.
+
+    A sibling is aborted through the vLLM server its request went to (``RequestSlot``, filled by verl_patches P11).
+    One whose request has not reached vLLM yet ("not found") is tried again every ``ABORT_RETRY_S`` until vLLM
+    aborts it or it ends by itself; one that ends by itself is an ordinary rollout.
+    """
+    pending = set(sessions)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if any(not task.cancelled() and task.exception() is None and task.result() is True for task in done):
+            break
+    await asyncio.gather(*(_abort(task, slot) for task, slot in zip(sessions, slots, strict=True) if task in pending))
+
+
+async def _abort(task: asyncio.Task, slot: RequestSlot) -> None:
+    while not task.done():
+        if slot.server is not None and slot.request_id is not None:
+            reply = await slot.server.abort_request.remote(slot.request_id, reset_prefix_cache=False)
+            if reply.get("aborted"):
+                return
+        await asyncio.sleep(ABORT_RETRY_S)
 
 
 class AeroAgentLoopManager(AgentLoopManagerTQ):

@@ -9,7 +9,8 @@ same, so both arms are accounted identically. Validation batches pass through un
 
 Failures never reach the update: verl's sync sampler hands over a prompt whose rollout loop ended in ``failure``
 with whatever rows it wrote, and a reward may return NaN or inf. Both kinds of rows are removed from TransferQueue
-here, before any group statistic, and counted (``aero/failed/*``).
+here, before any group statistic, and counted (``aero/failed/*``). So are the rescue race's aborted siblings
+(``aero_timing["aborted"]``, ``aero/race/*``): their outcome is unknown, only their tokens were spent.
 """
 
 from __future__ import annotations
@@ -81,18 +82,21 @@ class AeroReplayBuffer(ReplayBuffer):
         )
         all_scores = fields["rm_scores"].to_padded_tensor(0.0).sum(dim=-1).double().numpy()
         of_failed_prompt = np.array([key_uid(key) in self._failed_selected for key in batch.keys], dtype=bool)
-        nonfinite = ~np.isfinite(all_scores) & ~of_failed_prompt
-        usable = ~(of_failed_prompt | nonfinite)
+        all_timing = [(extra or {}).get("aero_timing") or {} for extra in _column(fields, "extra_fields")]
+        aborted = np.array([bool(t.get("aborted")) for t in all_timing], dtype=bool) & ~of_failed_prompt
+        nonfinite = ~np.isfinite(all_scores) & ~of_failed_prompt & ~aborted
+        usable = ~(of_failed_prompt | nonfinite | aborted)
         unusable = [key for key, ok in zip(batch.keys, usable, strict=True) if not ok]
-        if unusable:
+        if (~usable & ~aborted).any():
             logger.warning(
                 "step %d: %d prompt(s) failed in the rollout loop and %d rollout(s) scored NaN/inf; their %d rollouts "
                 "are removed from the update",
                 global_steps,
                 len(self._failed_selected),
                 int(nonfinite.sum()),
-                len(unusable),
+                int((~usable & ~aborted).sum()),
             )
+        aborted_tags = [tag for tag, off in zip(batch.tags, aborted, strict=True) if off]
         keys = [key for key, ok in zip(batch.keys, usable, strict=True) if ok]
         tags = [tag for tag, ok in zip(batch.tags, usable, strict=True) if ok]
         uids = [key_uid(key) for key in keys]
@@ -150,8 +154,14 @@ class AeroReplayBuffer(ReplayBuffer):
             keys=keys,
             keys_kept=[key for key, keep in zip(keys, curation.keep, strict=True) if keep],
             failed_prompts=len(self._failed_selected),
-            failed_rollouts=int((~usable).sum()),
+            failed_rollouts=int((~usable & ~aborted).sum()),
             nonfinite_scores=int(nonfinite.sum()),
+            aborted_uids=[key_uid(key) for key, off in zip(batch.keys, aborted, strict=True) if off],
+            aborted_sessions=np.array(
+                [key_session(k) for k, off in zip(batch.keys, aborted, strict=True) if off], dtype=np.int64
+            ),
+            aborted_prompt_tokens=np.array([tag["prompt_len"] for tag in aborted_tags], dtype=np.int64),
+            aborted_response_tokens=np.array([tag["response_len"] for tag in aborted_tags], dtype=np.int64),
         )
         kept_tags = [tag for tag, keep in zip(tags, curation.keep, strict=True) if keep]
         curated = KVBatchMeta(

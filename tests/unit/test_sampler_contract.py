@@ -13,6 +13,7 @@ import torch
 import transfer_queue
 from omegaconf import OmegaConf
 
+from recipe.aero.accounting import step_metrics
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain
 
@@ -30,6 +31,7 @@ ROWS = {
     "nan_3_0": (0.1, 0.0),
 }
 STATUS = {"ok": "finished", "bad": "failure", "nan": "finished"}
+ABORTED: set[str] = set()  # rescue-race siblings aborted at their prompt's first success
 
 
 class _Scores:
@@ -52,7 +54,12 @@ def store(monkeypatch):
     def kv_batch_get(keys, partition_id, select_fields):
         return {
             "rm_scores": _Scores([ROWS[k][0] for k in keys]),
-            "extra_fields": [{"reward_extra_info": {"acc": ROWS[k][1]}} for k in keys],
+            "extra_fields": [
+                {"reward_extra_info": {"acc": ROWS[k][1]}, "aero_timing": {"round": 1, "aborted": True}}
+                if k in ABORTED
+                else {"reward_extra_info": {"acc": ROWS[k][1]}}
+                for k in keys
+            ],
             "data_source": ["ds"] * len(keys),
             "index": [hash(k.split("_")[0]) % 1000 for k in keys],
         }
@@ -65,7 +72,7 @@ def store(monkeypatch):
 
 def _buffer(**aero):
     return AeroReplayBuffer(
-        aero=AeroConfig(n_explore=4, budget=4, **aero),
+        aero=AeroConfig(**{"n_explore": 4, "budget": 4, **aero}),
         curate=True,
         poll_interval=0.0,
         trainer_mode="sync",
@@ -118,3 +125,33 @@ def test_nothing_to_train_is_reported_with_the_record_and_an_empty_store(store, 
     record = buffer.last_record
     assert not record.kept.any() and set(record.uids) == {"ok", "nan"}
     assert not set(ROWS) & set(store)
+
+
+def test_aborted_race_siblings_are_counted_and_never_trained(store, monkeypatch):
+    # 'race': 4 failed explorations, then a race of 4 whose first success (session 4) aborted sessions 6 and 7
+    # (session 5 ended by itself); an aborted row's own score (here "correct") must not count.
+    monkeypatch.setitem(STATUS, "race", "finished")
+    race = {f"race_{s}_0": (0.1, 0.0) for s in range(4)} | {"race_4_0": (1.1, 1.0), "race_5_0": (0.1, 0.0)}
+    aborted = {"race_6_0": (1.1, 1.0), "race_7_0": (0.1, 0.0)}
+    for key, value in {**race, **aborted}.items():
+        monkeypatch.setitem(ROWS, key, value)
+    ABORTED.update(aborted)
+    try:
+        buffer = _buffer(budget=8, rescue_race=True)
+        batch, _ = buffer.sample(global_steps=1, partition_id="train", batch_size=4)
+    finally:
+        ABORTED.clear()
+    record = buffer.last_record
+
+    assert not set(aborted) & set(batch.keys) and not set(aborted) & set(record.keys)
+    assert set(aborted) <= set(store)  # removed from the store before any group statistic
+    group = record.uids.index("race")
+    assert (record.n_generated[group], record.n_correct[group]) == (6, 1)
+    assert record.aborted_uids == ["race", "race"] and sorted(record.aborted_sessions.tolist()) == [6, 7]
+    assert record.failed_rollouts == 3 and record.nonfinite_scores == 1  # 'bad' and 'nan' as before, not the race
+    metrics = step_metrics(record, n_extra=2)
+    assert metrics["aero/race/aborted_rollouts"] == 2
+    assert metrics["aero/race/aborted_response_tokens"] == 10  # 5 tokens each in the stand-in store
+    assert metrics["aero/gen/response_tokens"] == 5 * (len(record.keys) + 2)  # the aborted tokens were spent
+    row = next(row for row in record.group_rows(step=1) if row["prompt"] == record.prompt_keys[group])
+    assert row["sessions"] == [0, 1, 2, 3, 4, 5] and row["aborted_sessions"] == [6, 7]
