@@ -17,6 +17,11 @@ CPU support (applied only when ``VERL_PLATFORM=cpu``; a no-op otherwise). From v
 * P9 :mod:`.vllm_request_log`: opt-in: one JSONL line per vLLM request with the engine's timestamps.
 * P10 :mod:`.vllm_abort_request`: verl's per-request abort finds vLLM 0.27's requests by their external id.
 
+Applied by the AERO agent-loop worker on any platform, only with ``algorithm.aero.rescue_race``:
+
+* P11 :mod:`.llm_request_slot`: a race rollout notes which vLLM server and request id it is waiting on, so the race
+  can abort it (observation only).
+
 From vLLM's plugin entry point (:mod:`verl_patches.vllm_plugin`, loaded in every process vLLM starts):
 
 * P7 :mod:`.vllm_cpu_linear_keeps_weight`: CPU linear layers keep their weight Parameter for verl's weight sync.

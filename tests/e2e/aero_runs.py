@@ -10,6 +10,8 @@ so a run is made once per session (``conftest.py``) and every module that needs 
 * ``guided_run``: every group degenerate (``fixtures/half_unsolvable_reward.py``), nothing to train, guided
   exploration on and 6 training prompts (step 2 revisits step 1's), with vLLM's per-request log on and a running
   batch capped at 10 sequences (the continuous-batching test).
+* ``race_run``: one step of AERO with the rescue race (``algorithm.aero.rescue_race``), vLLM's per-request log on
+  and a running batch of 2 sequences.
 """
 
 from __future__ import annotations

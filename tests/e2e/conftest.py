@@ -56,3 +56,18 @@ def guided_run(tiny_assets, tmp_path_factory) -> RunResult:
     )
     env = {REQUEST_LOG_ENV: str(run_dir / REQUEST_LOG)}
     return run_verl_cpu(MODULE, overrides(tiny_assets, "aero", 2, run_dir, *extra), run_dir, RUN_TIMEOUT_S, env=env)
+
+
+@pytest.fixture(scope="session")
+def race_run(tiny_assets, tmp_path_factory) -> RunResult:
+    """One step of AERO with the rescue race on, the crafted reward, and vLLM's per-request log."""
+    run_dir = tmp_path_factory.mktemp("aero_race")
+    extra = (
+        "algorithm.aero.rescue_race=true",
+        "data.max_response_length=48",
+        # A running batch of 2, as on a saturated engine: a race's siblings are spread over several waves, so at
+        # its first success some are still waiting or decoding (what the abort saves).
+        "actor_rollout_ref.rollout.max_num_seqs=2",
+    )
+    env = {REQUEST_LOG_ENV: str(run_dir / REQUEST_LOG)}
+    return run_verl_cpu(MODULE, overrides(tiny_assets, "aero", 1, run_dir, *extra), run_dir, RUN_TIMEOUT_S, env=env)
