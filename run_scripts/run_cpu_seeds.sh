@@ -5,7 +5,8 @@
 #
 # Usage: bash run_scripts/run_cpu_seeds.sh [extra hydra overrides for every run...]
 #   SEEDS="0 1 2" x ARMS="grpo aero" with the demo's default steps: about 15 min per seed on 2 cores (46 min);
-#   each ablation adds one AERO run per seed (about 6-7 min per run; all six ablations: about 2 h more).
+#   each ablation adds one AERO run per seed (about 6-7 min per run; the six default ablations: about 2 h more;
+#   ABLATIONS="guided race guided_race" runs the wall-clock levers instead).
 # Environment (all optional): SEEDS, OUT_DIR, ABLATIONS, and any variable of run_cpu_demo.sh (ARMS, STEPS, BATCH,
 # LR, ...). ARMS="" skips the default arms (e.g. to add ablations next to runs already in OUT_DIR/runs).
 # Runs land in OUT_DIR/runs/<arm>_s<seed> (ablations: aero_<ablation>_s<seed>); the report in OUT_DIR/report.
@@ -25,6 +26,10 @@ declare -A ABLATION_OVERRIDES=(
   [stats_generated]="algorithm.aero.advantage_stats=generated"  # mixed-group mean/std over all generated (default kept)
   [reject2]="algorithm.aero.reject_ratio=2"              # two incorrect rollouts kept per correct one (default 1)
   [mirror]="algorithm.aero.high_success_curation=mirror"  # high-success groups curated too (default none)
+  # The wall-clock levers (README, "Wall-clock levers"), not run unless named in ABLATIONS:
+  [guided]="algorithm.aero.guided_exploration=true"      # posterior-guided first rounds
+  [race]="algorithm.aero.rescue_race=true"               # rescue race, siblings aborted at the first success
+  [guided_race]="algorithm.aero.guided_exploration=true algorithm.aero.rescue_race=true"  # both levers
 )
 ABLATIONS=${ABLATIONS-"decay0 decay1 keep0 stats_generated reject2 mirror"}
 for name in $ABLATIONS; do
@@ -41,8 +46,9 @@ for seed in $SEEDS; do
   fi
   for name in $ABLATIONS; do
     echo "[seeds] $(date +%H:%M:%S) seed $seed: ablation $name (${ABLATION_OVERRIDES[$name]})"
+    read -r -a variant <<< "${ABLATION_OVERRIDES[$name]}"
     SEED=$seed RUN_SUFFIX="_${name}_s$seed" OUT_DIR="$OUT_DIR" VAL_N="$VAL_N" ARMS=aero \
-      bash run_scripts/run_cpu_demo.sh "$@" "${ABLATION_OVERRIDES[$name]}"
+      bash run_scripts/run_cpu_demo.sh "$@" "${variant[@]}"
   done
 done
 
