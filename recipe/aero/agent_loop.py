@@ -150,7 +150,7 @@ async def _abort_siblings_at_first_success(sessions: list[asyncio.Task], slots: 
 
     A sibling is aborted through the vLLM server its request went to (``RequestSlot``, filled by verl_patches P11).
     One whose request has not reached vLLM yet ("not found") is tried again every ``ABORT_RETRY_S`` until vLLM
-    aborts it or it ends by itself; one that ends by itself is an ordinary rollout.
+    aborts it or its generation ends by itself; one that ends by itself is an ordinary rollout.
     """
     pending = set(sessions)
     while pending:
@@ -161,7 +161,7 @@ async def _abort_siblings_at_first_success(sessions: list[asyncio.Task], slots: 
 
 
 async def _abort(task: asyncio.Task, slot: RequestSlot) -> None:
-    while not task.done():
+    while not task.done() and slot.stop_reason is None:  # a request that has ended cannot be aborted
         if slot.server is not None and slot.request_id is not None:
             reply = await slot.server.abort_request.remote(slot.request_id, reset_prefix_cache=False)
             if reply.get("aborted"):
