@@ -9,16 +9,18 @@ times in ``extra_fields["aero_timing"]`` (both arms), which is how the sampler t
 and splits the step's generation time. A prompt's first round is ``n_explore`` unless the trainer sent a
 posterior-guided size in ``aero_first_round``. The prompt is tagged ``finished`` only when its group is final.
 With ``rescue_race`` a rescue round is a race (DESIGN.md §2.3): the remaining budget at once, and at the first
-success every sibling still generating is aborted through verl's ``abort_request``; an aborted rollout still
-reaches TransferQueue (verl's postprocess scores and writes it) with ``aero_timing["aborted"]``, and the sampler
-removes and counts it. Validation and arms with fixed rollouts (the GRPO baseline, ``algorithm.aero.rollout=fixed``)
-run verl's loop unchanged.
+success every sibling still generating is aborted through verl's ``abort_request``. An aborted rollout is never
+scored nor written to TransferQueue (it may hold no token at all, which verl's postprocess cannot take); the
+prompt's terminal tag lists it (``ABORTED_TAG``: session, prompt and response tokens) for the sampler to count.
+Validation and arms with fixed rollouts (the GRPO baseline, ``algorithm.aero.rollout=fixed``) run verl's loop
+unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
 import time
 
@@ -40,10 +42,20 @@ FIRST_ROUND_COLUMN = "aero_first_round"
 # task was created, and when its generation started. Written to the rollout's extra_fields["aero_timing"].
 _ROUND = contextvars.ContextVar("aero_round", default=0)
 _STARTED_AT = contextvars.ContextVar("aero_started_at", default=None)
-# What a race rollout returns instead of its success: it was aborted, so its outcome is unknown.
-ABORTED = "aborted"
+# The prompt's terminal TransferQueue tag lists its aborted race siblings under this key, as
+# [session, prompt_tokens, response_tokens] triples (the sampler counts them; they have no row).
+ABORTED_TAG = "aero_aborted"
 # Seconds between abort attempts for a sibling whose request vLLM does not know yet (issued, not yet received).
 ABORT_RETRY_S = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class AbortedRollout:
+    """What a race sibling aborted at its prompt's first success returns instead of its success (unknown)."""
+
+    session: int
+    prompt_tokens: int
+    response_tokens: int
 
 
 class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
@@ -67,12 +79,13 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         # sync sampler wait for ever. Only a loop that ran to its planner's end is "finished"; the sampler removes
         # a "failure" prompt's rows from the update and counts them.
         status = "failure"
+        aborted: list[AbortedRollout] = []
         try:
             prompt.pop("__rollout_n__", None)
             prompt.pop("__do_sample__", None)
             first_round = prompt.pop(FIRST_ROUND_COLUMN, None)
             first_round = None if first_round is None else int(first_round)
-            n_generated = n_correct = n_aborted = 0
+            n_generated = n_correct = 0
             round_index = 0
             while (round_size := next_round_size(n_correct, n_generated, self.aero, first_round)) > 0:
                 _ROUND.set(round_index)
@@ -87,7 +100,7 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                                 dict(sampling_params),
                                 trajectory=trajectory,
                                 trace=trace,
-                                session_id=n_generated + n_aborted + i,
+                                session_id=n_generated + len(aborted) + i,
                                 **prompt,
                             )
                         )
@@ -103,17 +116,21 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                     )
                 if errors:
                     return
-                if not all(isinstance(result, bool) or (race and result == ABORTED) for result in results):
+                if not all(isinstance(r, bool) or (race and isinstance(r, AbortedRollout)) for r in results):
                     raise TypeError(f"AERO rollouts of uid={uid} returned {results!r}, expected one bool per session")
-                n_aborted += results.count(ABORTED)
-                n_generated += round_size - results.count(ABORTED)
+                aborted_now = [result for result in results if isinstance(result, AbortedRollout)]
+                aborted += aborted_now
+                n_generated += round_size - len(aborted_now)
                 n_correct += sum(result is True for result in results)
                 round_index += 1
             status = "finished"
         except Exception:
             logger.exception("AERO rollout loop failed for uid=%s", uid)
         finally:
-            await tq.async_kv_put(key=uid, partition_id="train", tag={"status": status})
+            tag = {"status": status}
+            if aborted:
+                tag[ABORTED_TAG] = [[a.session, a.prompt_tokens, a.response_tokens] for a in aborted]
+            await tq.async_kv_put(key=uid, partition_id="train", tag=tag)
 
     async def _run_agent_loop(self, *args, **kwargs):
         """verl's rollout, with its start time noted for the generation split (``core/timing.py``)."""
@@ -124,23 +141,25 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         """verl's postprocess (score, write to TransferQueue), then the rollout's success for the planner.
 
         Training rollouts of both arms carry ``extra_fields["aero_timing"]``: their round (0 = the prompt's first)
-        and when their generation started and finished, plus ``aborted: True`` for a race sibling that was aborted
-        (returned as :data:`ABORTED` instead of a success).
+        and when their generation started and finished. A race sibling that was aborted skips verl's postprocess
+        (no reward call, no TransferQueue row) and returns an :class:`AbortedRollout`.
         """
+        outputs = output if isinstance(output, list) else [output]
         slot = REQUEST_SLOT.get()
-        aborted = slot is not None and slot.stop_reason == "aborted"
+        if not validate and slot is not None and slot.stop_reason == "aborted":
+            return AbortedRollout(
+                session=int(kwargs["session_id"]),
+                prompt_tokens=len(outputs[0].prompt_ids),
+                response_tokens=sum(len(each.response_ids) for each in outputs),
+            )
         if not validate:
             timing = {"round": _ROUND.get(), "started_at": _STARTED_AT.get(), "finished_at": time.time()}
-            if aborted:
-                timing["aborted"] = True
-            for each in output if isinstance(output, list) else [output]:
+            for each in outputs:
                 each.extra_fields["aero_timing"] = timing
         await super()._agent_loop_postprocess(output, validate, **kwargs)
         if validate or not self.adaptive:
             return None
-        if aborted:
-            return ABORTED
-        final = output[-1] if isinstance(output, list) else output
+        final = outputs[-1]
         reward_extra_info = final.extra_fields.get("reward_extra_info")
         return scored_rollout_success(final.reward_score, reward_extra_info, self.aero)
 

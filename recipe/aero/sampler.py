@@ -9,8 +9,9 @@ same, so both arms are accounted identically. Validation batches pass through un
 
 Failures never reach the update: verl's sync sampler hands over a prompt whose rollout loop ended in ``failure``
 with whatever rows it wrote, and a reward may return NaN or inf. Both kinds of rows are removed from TransferQueue
-here, before any group statistic, and counted (``aero/failed/*``). So are the rescue race's aborted siblings
-(``aero_timing["aborted"]``, ``aero/race/*``): their outcome is unknown, only their tokens were spent.
+here, before any group statistic, and counted (``aero/failed/*``). The rescue race's aborted siblings have no row
+(their outcome is unknown, only their tokens were spent): the prompt's terminal tag lists them and they are
+counted from it (``aero/race/*``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
 from recipe.aero.accounting import StepRecord
+from recipe.aero.agent_loop import ABORTED_TAG
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.curation import curate_batch
 from recipe.aero.core.groups import group_by
@@ -54,6 +56,7 @@ class AeroReplayBuffer(ReplayBuffer):
         self.curate = curate
         self.last_record: StepRecord | None = None
         self._failed_selected: set[str] = set()
+        self._aborted_by_uid: dict[str, list[list[int]]] = {}
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
         batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
@@ -64,8 +67,16 @@ class AeroReplayBuffer(ReplayBuffer):
     def _materialize_batch(
         self, partition_id: str, selected_prompt_uids: list[str], partition_snapshot: dict[str, dict]
     ) -> KVBatchMeta:
-        """verl's batch of the selected prompts; remembers which of them ended in ``failure``."""
+        """verl's batch of the selected prompts; remembers which of them ended in ``failure`` and, with the rescue
+        race, the aborted siblings each prompt's terminal tag lists (they have no row; verl keeps no prompt tags
+        and clears the prompts' entries here, so they are read first)."""
         self._failed_selected = set(selected_prompt_uids) & set(self.failure_keys[partition_id])
+        self._aborted_by_uid = {}
+        if partition_id != "val" and self.aero.rescue_race:
+            prompts = tq.kv_list(partition_id=partition_id).get(partition_id) or {}
+            self._aborted_by_uid = {
+                uid: (prompts.get(uid) or {}).get(ABORTED_TAG) or [] for uid in selected_prompt_uids
+            }
         return super()._materialize_batch(partition_id, selected_prompt_uids, partition_snapshot)
 
     def _wait_for_next_poll(self, partition_id: str, last_debug_time: float) -> float:
@@ -82,21 +93,18 @@ class AeroReplayBuffer(ReplayBuffer):
         )
         all_scores = fields["rm_scores"].to_padded_tensor(0.0).sum(dim=-1).double().numpy()
         of_failed_prompt = np.array([key_uid(key) in self._failed_selected for key in batch.keys], dtype=bool)
-        all_timing = [(extra or {}).get("aero_timing") or {} for extra in _column(fields, "extra_fields")]
-        aborted = np.array([bool(t.get("aborted")) for t in all_timing], dtype=bool) & ~of_failed_prompt
-        nonfinite = ~np.isfinite(all_scores) & ~of_failed_prompt & ~aborted
-        usable = ~(of_failed_prompt | nonfinite | aborted)
+        nonfinite = ~np.isfinite(all_scores) & ~of_failed_prompt
+        usable = ~(of_failed_prompt | nonfinite)
         unusable = [key for key, ok in zip(batch.keys, usable, strict=True) if not ok]
-        if (~usable & ~aborted).any():
+        if unusable:
             logger.warning(
                 "step %d: %d prompt(s) failed in the rollout loop and %d rollout(s) scored NaN/inf; their %d rollouts "
                 "are removed from the update",
                 global_steps,
                 len(self._failed_selected),
                 int(nonfinite.sum()),
-                int((~usable & ~aborted).sum()),
+                len(unusable),
             )
-        aborted_tags = [tag for tag, off in zip(batch.tags, aborted, strict=True) if off]
         keys = [key for key, ok in zip(batch.keys, usable, strict=True) if ok]
         tags = [tag for tag, ok in zip(batch.tags, usable, strict=True) if ok]
         uids = [key_uid(key) for key in keys]
@@ -111,6 +119,7 @@ class AeroReplayBuffer(ReplayBuffer):
             dtype=bool,
         )
         group_index, group_uids = group_by(uids)
+        aborted = [(uid, entry) for uid in group_uids for entry in self._aborted_by_uid.get(uid, [])]
         data_sources = [v for v, ok in zip(_column(fields, "data_source"), usable, strict=True) if ok]
         indices = [v for v, ok in zip(_column(fields, "index"), usable, strict=True) if ok]
         _, first_row = np.unique(group_index, return_index=True)
@@ -154,14 +163,12 @@ class AeroReplayBuffer(ReplayBuffer):
             keys=keys,
             keys_kept=[key for key, keep in zip(keys, curation.keep, strict=True) if keep],
             failed_prompts=len(self._failed_selected),
-            failed_rollouts=int((~usable & ~aborted).sum()),
+            failed_rollouts=int((~usable).sum()),
             nonfinite_scores=int(nonfinite.sum()),
-            aborted_uids=[key_uid(key) for key, off in zip(batch.keys, aborted, strict=True) if off],
-            aborted_sessions=np.array(
-                [key_session(k) for k, off in zip(batch.keys, aborted, strict=True) if off], dtype=np.int64
-            ),
-            aborted_prompt_tokens=np.array([tag["prompt_len"] for tag in aborted_tags], dtype=np.int64),
-            aborted_response_tokens=np.array([tag["response_len"] for tag in aborted_tags], dtype=np.int64),
+            aborted_uids=[uid for uid, _ in aborted],
+            aborted_sessions=np.array([entry[0] for _, entry in aborted], dtype=np.int64),
+            aborted_prompt_tokens=np.array([entry[1] for _, entry in aborted], dtype=np.int64),
+            aborted_response_tokens=np.array([entry[2] for _, entry in aborted], dtype=np.int64),
         )
         kept_tags = [tag for tag, keep in zip(tags, curation.keep, strict=True) if keep]
         curated = KVBatchMeta(

@@ -18,6 +18,7 @@ def _worker(outcomes, monkeypatch):
 
     async def kv_put(key, partition_id, tag):
         statuses.append(tag["status"])
+        worker.last_tag = tag
 
     monkeypatch.setattr(transfer_queue, "async_kv_put", kv_put)
     worker = object.__new__(AeroAgentLoopWorker)
@@ -114,7 +115,8 @@ def test_race_aborts_running_siblings_at_the_first_success_and_counts_them(monke
         done = server.running[slot.request_id] = asyncio.Event()
         try:
             await asyncio.wait_for(done.wait(), timeout=duration if duration is not None else 5.0)
-            ended[session_id] = agent_loop.ABORTED  # the postprocess of an aborted request says so
+            # The postprocess of an aborted request returns what it had generated.
+            ended[session_id] = agent_loop.AbortedRollout(session_id, prompt_tokens=3, response_tokens=session_id - 4)
         except TimeoutError:
             server.running.pop(slot.request_id, None)
             ended[session_id] = kind == "success"
@@ -125,6 +127,9 @@ def test_race_aborts_running_siblings_at_the_first_success_and_counts_them(monke
 
     assert statuses == ["running", "finished"]
     assert sessions == [0, 1, 2, 3, 4, 5]  # one race round of the remaining budget, nothing beyond it
-    assert ended == {0: False, 1: False, 2: False, 3: True, 4: agent_loop.ABORTED, 5: agent_loop.ABORTED}
+    assert [session for session, outcome in ended.items() if isinstance(outcome, agent_loop.AbortedRollout)] == [4, 5]
+    assert {session: ended[session] for session in range(4)} == {0: False, 1: False, 2: False, 3: True}
+    # The terminal tag lists the aborted siblings for the sampler: session, prompt tokens, response tokens.
+    assert worker.last_tag == {"status": "finished", agent_loop.ABORTED_TAG: [[4, 3, 0], [5, 3, 1]]}
     assert "req-2" not in server.abort_calls and "req-3" not in server.abort_calls
     assert server.abort_calls.count("req-4") == 1 and server.abort_calls.count("req-5") > 1  # 5: "not found" first

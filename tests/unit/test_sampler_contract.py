@@ -14,8 +14,9 @@ import transfer_queue
 from omegaconf import OmegaConf
 
 from recipe.aero.accounting import step_metrics
+from recipe.aero.agent_loop import ABORTED_TAG
 from recipe.aero.core.config import AeroConfig
-from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain
+from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, key_session, key_uid
 
 # key -> (score, acc); scores are shaped (acc + 0.1) so that a score-based success would call every row correct.
 ROWS = {
@@ -31,7 +32,7 @@ ROWS = {
     "nan_3_0": (0.1, 0.0),
 }
 STATUS = {"ok": "finished", "bad": "failure", "nan": "finished"}
-ABORTED: set[str] = set()  # rescue-race siblings aborted at their prompt's first success
+PROMPT_TAGS: dict[str, dict] = {}  # extra fields of a prompt's terminal tag (the rescue race's aborted siblings)
 
 
 class _Scores:
@@ -46,20 +47,18 @@ class _Scores:
 def store(monkeypatch):
     cleared: list[str] = []
 
-    def kv_list():
-        prompts = {uid: {"is_prompt": True, "status": s, "global_steps": 1} for uid, s in STATUS.items()}
+    def kv_list(partition_id=None):
+        prompts = {
+            uid: {"is_prompt": True, "status": s, "global_steps": 1, **PROMPT_TAGS.get(uid, {})}
+            for uid, s in STATUS.items()
+        }
         rows = {key: {"prompt_len": 3, "response_len": 5} for key in ROWS if key not in cleared}
         return {"train": {**prompts, **rows}}
 
     def kv_batch_get(keys, partition_id, select_fields):
         return {
             "rm_scores": _Scores([ROWS[k][0] for k in keys]),
-            "extra_fields": [
-                {"reward_extra_info": {"acc": ROWS[k][1]}, "aero_timing": {"round": 1, "aborted": True}}
-                if k in ABORTED
-                else {"reward_extra_info": {"acc": ROWS[k][1]}}
-                for k in keys
-            ],
+            "extra_fields": [{"reward_extra_info": {"acc": ROWS[k][1]}} for k in keys],
             "data_source": ["ds"] * len(keys),
             "index": [hash(k.split("_")[0]) % 1000 for k in keys],
         }
@@ -127,31 +126,36 @@ def test_nothing_to_train_is_reported_with_the_record_and_an_empty_store(store, 
     assert not set(ROWS) & set(store)
 
 
-def test_aborted_race_siblings_are_counted_and_never_trained(store, monkeypatch):
+def test_aborted_race_siblings_are_counted_from_the_prompt_tag_and_never_trained(store, monkeypatch):
     # 'race': 4 failed explorations, then a race of 4 whose first success (session 4) aborted sessions 6 and 7
-    # (session 5 ended by itself); an aborted row's own score (here "correct") must not count.
+    # (session 5 ended by itself). Aborted siblings have no row; the prompt's terminal tag lists them with their
+    # prompt and response tokens (7 had not started: no token).
     monkeypatch.setitem(STATUS, "race", "finished")
+    monkeypatch.setitem(PROMPT_TAGS, "race", {ABORTED_TAG: [[6, 3, 2], [7, 3, 0]]})
     race = {f"race_{s}_0": (0.1, 0.0) for s in range(4)} | {"race_4_0": (1.1, 1.0), "race_5_0": (0.1, 0.0)}
-    aborted = {"race_6_0": (1.1, 1.0), "race_7_0": (0.1, 0.0)}
-    for key, value in {**race, **aborted}.items():
+    for key, value in race.items():
         monkeypatch.setitem(ROWS, key, value)
-    ABORTED.update(aborted)
-    try:
-        buffer = _buffer(budget=8, rescue_race=True)
-        batch, _ = buffer.sample(global_steps=1, partition_id="train", batch_size=4)
-    finally:
-        ABORTED.clear()
+    buffer = _buffer(budget=8, rescue_race=True)
+    batch, _ = buffer.sample(global_steps=1, partition_id="train", batch_size=4)
     record = buffer.last_record
 
-    assert not set(aborted) & set(batch.keys) and not set(aborted) & set(record.keys)
-    assert set(aborted) <= set(store)  # removed from the store before any group statistic
     group = record.uids.index("race")
     assert (record.n_generated[group], record.n_correct[group]) == (6, 1)
-    assert record.aborted_uids == ["race", "race"] and sorted(record.aborted_sessions.tolist()) == [6, 7]
+    assert record.aborted_uids == ["race", "race"] and record.aborted_sessions.tolist() == [6, 7]
     assert record.failed_rollouts == 3 and record.nonfinite_scores == 1  # 'bad' and 'nan' as before, not the race
     metrics = step_metrics(record, n_extra=2)
     assert metrics["aero/race/aborted_rollouts"] == 2
-    assert metrics["aero/race/aborted_response_tokens"] == 10  # 5 tokens each in the stand-in store
-    assert metrics["aero/gen/response_tokens"] == 5 * (len(record.keys) + 2)  # the aborted tokens were spent
+    assert metrics["aero/race/aborted_response_tokens"] == 2
+    assert metrics["aero/gen/response_tokens"] == 5 * len(record.keys) + 2  # the aborted tokens were spent
+    assert metrics["aero/gen/prompt_tokens"] == 3 * (len(record.keys) + 2)
+    assert metrics["aero/gen/rollouts"] == len(record.keys)  # completed rollouts only
     row = next(row for row in record.group_rows(step=1) if row["prompt"] == record.prompt_keys[group])
     assert row["sessions"] == [0, 1, 2, 3, 4, 5] and row["aborted_sessions"] == [6, 7]
+    assert all(key_uid(key) != "race" or key_session(key) < 6 for key in batch.keys)
+
+
+def test_a_failed_prompts_aborted_siblings_count_as_failed_not_aborted(store, monkeypatch):
+    monkeypatch.setitem(PROMPT_TAGS, "bad", {ABORTED_TAG: [[2, 3, 4]]})
+    buffer = _buffer()
+    buffer.sample(global_steps=1, partition_id="train", batch_size=3)
+    assert buffer.last_record.aborted_uids == [] and buffer.last_record.failed_prompts == 1
