@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from aero_runs import BUDGET, N_EXPLORE, REQUEST_LOG, REWARD_CALLS, completed, group_rows, kind, read_requests
+
+pytestmark = pytest.mark.e2e
 
 MAX_RESPONSE_LENGTH = 48
 
