@@ -40,7 +40,8 @@ AERO_N_EXPLORE=${AERO_N_EXPLORE:-4}
 AERO_BUDGET=${AERO_BUDGET:-8}
 LR=${LR:-1e-4}
 PPO_EPOCHS=${PPO_EPOCHS:-4}  # passes over each step's batch: sharpening a noisy warm start needs more than one
-VAL_N=${VAL_N:-8}
+VAL_N=${VAL_N:-8}            # validation samples per held-out problem (run_cpu_seeds.sh: 64, for 2.8x less noise)
+VAL_K=${VAL_K:-8}            # the report's Avg@k / Pass@k (the paper's 8); Avg@k uses all VAL_N >= VAL_K samples
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-48}
 MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-16}
 RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-900}
@@ -48,6 +49,10 @@ ARMS=${ARMS:-"grpo aero"}  # a subset re-runs only those arms; the report reads 
 HEAVY_LOCK=${HEAVY_LOCK:-/tmp/aero_heavy.lock}
 
 phase() { echo "[demo] $(date +%H:%M:%S) $*"; }
+if [ "$VAL_N" -lt "$VAL_K" ]; then
+  phase "VAL_N=$VAL_N is below VAL_K=$VAL_K: Pass@$VAL_K needs at least $VAL_K samples per problem"
+  exit 2
+fi
 
 # ---- 1. assets: synthetic task + warm-started tiny Qwen2 (cached; rebuilt only when the spec changes) ------
 phase "assets: synthetic data + warm start into $CACHE_DIR (cached after the first run)"
@@ -137,5 +142,5 @@ done
 # ---- 4. the paper-style table and plots -------------------------------------------------------------------
 phase "report -> $OUT_DIR/report"
 mapfile -t RUN_DIRS < <(find "$OUT_DIR/runs" -mindepth 1 -maxdepth 1 -type d | sort)
-python -m recipe.aero.report "${RUN_DIRS[@]}" --out "$OUT_DIR/report" --k "$VAL_N"
+python -m recipe.aero.report "${RUN_DIRS[@]}" --out "$OUT_DIR/report" --k "$VAL_K"
 phase "finished: $OUT_DIR/report/report.md"

@@ -125,17 +125,26 @@ def training_steps(history: History) -> list[int]:
 def validation_at(metrics: dict[str, object], k: int) -> dict[str, dict[str, float | None]]:
     """Per data source ``{"avg", "pass", "avg_source"}`` from one step's metrics.
 
-    Avg@k comes from ``aero_val/{ds}/avg@k`` or, failing that, verl's ``val-core/{ds}/acc/mean@k``; Pass@k only
-    from ``aero_val/{ds}/pass@k`` (verl's ``best@k`` is a biased bootstrap, DESIGN.md §4).
+    Avg@k comes from ``aero_val/{ds}/avg@n`` with the most samples n >= k (the mean accuracy per sample estimates
+    the same quantity for every n, with less noise the larger n is: a validation with ``val_kwargs.n=64`` reports
+    Avg@8 from its 64 samples per problem) or, failing that, verl's ``val-core/{ds}/acc/mean@k``; Pass@k only from
+    ``aero_val/{ds}/pass@k``, which the recipe logs unbiased for every power of two up to n (verl's ``best@k`` is a
+    biased bootstrap, DESIGN.md §4).
     """
     result: dict[str, dict[str, float | None]] = {}
+    avg_samples: dict[str, int] = {}
     for key, value in metrics.items():
         match = _AERO_VAL.match(key)
-        if match and int(match["k"]) == k and numeric(value) is not None:
-            entry = result.setdefault(match["ds"], {"avg": None, "pass": None, "avg_source": None})
-            entry[match["kind"]] = numeric(value)
-            if match["kind"] == "avg":
-                entry["avg_source"] = "aero_val"
+        if not match or numeric(value) is None:
+            continue
+        n = int(match["k"])
+        entry = result.setdefault(match["ds"], {"avg": None, "pass": None, "avg_source": None})
+        if match["kind"] == "pass" and n == k:
+            entry["pass"] = numeric(value)
+        elif match["kind"] == "avg" and n >= k and n > avg_samples.get(match["ds"], 0):
+            avg_samples[match["ds"]] = n
+            entry["avg"], entry["avg_source"] = numeric(value), "aero_val"
+    result = {ds: entry for ds, entry in result.items() if entry["avg"] is not None or entry["pass"] is not None}
     for key, value in metrics.items():
         match = _VERL_VAL.match(key)
         if match and int(match["k"]) == k and numeric(value) is not None:
@@ -330,9 +339,10 @@ def render_markdown(arms: list[ArmSummary], baseline: ArmSummary, k: int, curve:
         lines.append(f"| {arm.name} | {_fmt_pct(flops)} | {_fmt_pct(wall)} | {_fmt_pct(gen_time)} | {_fmt_pct(gen)} |")
     lines += ["", "## Conventions", ""]
     lines.append(
-        f"- Avg@{k}: mean accuracy of the {k} samples per problem; Pass@{k}: unbiased share of problems with at "
-        f"least one correct of {k} (`aero_val/*`). `*` marks an Avg@{k} taken from verl's `val-core/.../acc/mean@{k}` "
-        "because the run did not log `aero_val`."
+        f"- Avg@{k}: mean accuracy per sample (over every sample a problem got, at least {k}: the validation's "
+        f"`val_n` below); Pass@{k}: unbiased share of problems with at least one correct of {k} samples, "
+        f"`1 - C(n-c, {k}) / C(n, {k})` (`aero_val/*`). `*` marks an Avg@{k} taken from verl's "
+        f"`val-core/.../acc/mean@{k}` because the run did not log `aero_val`."
     )
     lines.append(
         "- All arms start from the same model, so their step-0 Avg (before RL, when logged) differ only by "

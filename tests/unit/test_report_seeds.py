@@ -30,3 +30,16 @@ def test_to_target_is_the_first_validation_at_or_above_and_what_was_spent_until_
     assert first_at_or_above(history, 8, "ds", 0.05) == 0 and first_at_or_above(history, 8, "ds", 0.31) is None
     assert spent_until(history, 2) == {"flops": 20.0, "train_s": 5.0}
     assert spent_until(history, 0) == {"flops": 0.0, "train_s": 0.0}
+
+
+def test_avg_at_k_reads_the_validation_with_the_most_samples_and_pass_at_k_only_at_k():
+    """A validation with n = 64 samples per problem logs avg@64 and pass@1..64: Avg@8 is its avg@64 (same quantity,
+    less noise), Pass@8 its pass@8; an avg@4 (fewer samples than k) never stands in for Avg@8."""
+    from recipe.aero.report import validation_at
+
+    metrics = {"aero_val/ds/avg@64": 0.25, "aero_val/ds/pass@8": 0.6, "aero_val/ds/pass@64": 0.9}
+    assert validation_at(metrics, 8) == {"ds": {"avg": 0.25, "pass": 0.6, "avg_source": "aero_val"}}
+    assert validation_at({"aero_val/ds/avg@8": 0.2, "aero_val/ds/avg@64": 0.25}, 8)["ds"]["avg"] == 0.25
+    assert validation_at({"aero_val/ds/avg@4": 0.3, "aero_val/ds/pass@4": 0.5}, 8) == {}
+    verl = {"val-core/ds/acc/mean@8": 0.2}
+    assert validation_at(verl, 8) == {"ds": {"avg": 0.2, "pass": None, "avg_source": "val-core"}}
