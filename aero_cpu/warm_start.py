@@ -12,7 +12,7 @@ Everything is written under one cache directory (default ``<repo>/.cache/cpu_dem
 
     data/train.parquet, data/test.parquet   verl-schema synthetic task (aero_cpu.synthetic_arith)
     model/                                  save_pretrained model + tokenizer (actor_rollout_ref.model.path)
-    warm_start.json                         SFT loss, wall-clock, parameter count
+    warm_start.json                         SFT loss, wall-clock, parameter count, sha256 of the weights
     initial_success.json                    measure_initial_success on the train split (n=4, temperature 1)
     spec.json                               written last; a rebuild happens only when the spec changes
 
@@ -162,7 +162,9 @@ def warm_start(model_dir: Path, tokenizer, pairs: list[tuple[str, str]], spec: D
     """Builds a random tiny Qwen2 and fine-tunes it on ``pairs`` with ``transformers.Trainer``.
 
     Returns:
-        ``{"train_loss", "final_loss", "wall_clock_s", "num_parameters", "steps"}``.
+        ``{"train_loss", "final_loss", "wall_clock_s", "num_parameters", "steps", "model_sha256"}``. The build is
+        bitwise reproducible on one machine but not across CPU types (the rounding of vectorised kernels differs and
+        1,200 SFT steps amplify it), so ``model_sha256`` tells whether two machines' runs started from one model.
     """
     import tempfile
 
@@ -218,6 +220,7 @@ def warm_start(model_dir: Path, tokenizer, pairs: list[tuple[str, str]], spec: D
         "wall_clock_s": round(wall, 2),
         "num_parameters": int(sum(p.numel() for p in model.parameters())),
         "steps": spec.sft_steps,
+        "model_sha256": hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest(),
     }
 
 

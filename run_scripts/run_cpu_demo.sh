@@ -67,6 +67,7 @@ MODEL_DIR="$(realpath "$CACHE_DIR/model")"
 TRAIN_FILE="$(realpath "$CACHE_DIR/data/train.parquet")"
 EVAL_FILE="$(realpath "$CACHE_DIR/data/test.parquet")"
 REWARD_FILE="$(realpath aero_cpu/synthetic_reward.py)"
+phase "warm start sha256 (differs across CPU types; README FAQ): $(python -c "import json,sys; print(json.load(open(sys.argv[1])).get('model_sha256', 'not recorded (built before it was)'))" "$CACHE_DIR/warm_start.json")"
 phase "initial success spread (n=4, temperature 1): $(python -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: d[k] for k in ('share_zero','share_mixed','share_all')})" "$CACHE_DIR/initial_success.json")"
 
 # ---- 2. the CPU platform's overrides (single source: aero_cpu/overrides.py) ----------------------

@@ -86,5 +86,7 @@ def test_build_is_deterministic_by_seed(tmp_path):
     third = ws.build_demo_assets(tmp_path / "c", replace(spec, seed=1), measure_n=0)
     weights = [load_file(paths.model_dir / "model.safetensors") for paths in (first, second, third)]
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
+    hashes = [json.loads(paths.warm_start_file.read_text())["model_sha256"] for paths in (first, second, third)]
+    assert hashes[0] == hashes[1] != hashes[2]
     assert not all((weights[0][k] == weights[2][k]).all() for k in weights[0])
     assert pd.read_parquet(first.train_file).equals(pd.read_parquet(second.train_file))
