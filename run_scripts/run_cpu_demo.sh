@@ -40,7 +40,7 @@ AERO_N_EXPLORE=${AERO_N_EXPLORE:-4}
 AERO_BUDGET=${AERO_BUDGET:-8}
 LR=${LR:-1e-4}
 PPO_EPOCHS=${PPO_EPOCHS:-4}  # passes over each step's batch: sharpening a noisy warm start needs more than one
-VAL_N=${VAL_N:-8}            # validation samples per held-out problem (run_cpu_seeds.sh: 64, for 2.8x less noise)
+VAL_N=${VAL_N:-8}            # validation samples per held-out problem (run_cpu_seeds.sh: 64, for 3.4x less noise)
 VAL_K=${VAL_K:-8}            # the report's Avg@k / Pass@k (the paper's 8); Avg@k uses all VAL_N >= VAL_K samples
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-48}
 MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-16}
