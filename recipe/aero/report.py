@@ -132,25 +132,24 @@ def validation_at(metrics: dict[str, object], k: int) -> dict[str, dict[str, flo
     biased bootstrap, DESIGN.md §4).
     """
     result: dict[str, dict[str, float | None]] = {}
-    avg_samples: dict[str, int] = {}
-    for key, value in metrics.items():
-        match = _AERO_VAL.match(key)
-        if not match or numeric(value) is None:
+
+    def entry(ds: str) -> dict[str, float | None]:
+        return result.setdefault(ds, {"avg": None, "pass": None, "avg_source": None})
+
+    logged = [
+        (m["ds"], m["kind"], int(m["k"]), numeric(v)) for key, v in metrics.items() if (m := _AERO_VAL.match(key))
+    ]
+    for ds, kind, n, value in sorted(logged, key=lambda row: row[2]):  # by n: the most samples is read last
+        if value is None:
             continue
-        n = int(match["k"])
-        entry = result.setdefault(match["ds"], {"avg": None, "pass": None, "avg_source": None})
-        if match["kind"] == "pass" and n == k:
-            entry["pass"] = numeric(value)
-        elif match["kind"] == "avg" and n >= k and n > avg_samples.get(match["ds"], 0):
-            avg_samples[match["ds"]] = n
-            entry["avg"], entry["avg_source"] = numeric(value), "aero_val"
-    result = {ds: entry for ds, entry in result.items() if entry["avg"] is not None or entry["pass"] is not None}
+        if kind == "pass" and n == k:
+            entry(ds)["pass"] = value
+        elif kind == "avg" and n >= k:
+            entry(ds)["avg"], entry(ds)["avg_source"] = value, "aero_val"
     for key, value in metrics.items():
         match = _VERL_VAL.match(key)
-        if match and int(match["k"]) == k and numeric(value) is not None:
-            entry = result.setdefault(match["ds"], {"avg": None, "pass": None, "avg_source": None})
-            if entry["avg"] is None:
-                entry["avg"], entry["avg_source"] = numeric(value), "val-core"
+        if match and int(match["k"]) == k and numeric(value) is not None and entry(match["ds"])["avg"] is None:
+            entry(match["ds"])["avg"], entry(match["ds"])["avg_source"] = numeric(value), "val-core"
     return result
 
 
