@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -250,8 +251,12 @@ def measure_initial_success(
         limit: only the first ``limit`` prompts (``None`` = all).
         seed: torch seed for sampling.
 
+    With many samples (``--measure-n 64``) it also says how much RL *could* gain by sharpening alone:
+    ``modal_acc`` is the accuracy of a policy that always gave each prompt's most sampled answer.
+
     Returns:
-        ``{"n", "num_prompts", "share_zero", "share_mixed", "share_all", "mean_acc", "by_difficulty": {...}}``.
+        ``{"n", "num_prompts", "share_zero", "share_mixed", "share_all", "mean_acc", "modal_acc",
+        "by_difficulty": {...}}``.
     """
     import pandas as pd
     import torch
@@ -264,7 +269,7 @@ def measure_initial_success(
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
     torch.manual_seed(seed)
-    correct_counts, difficulties = [], []
+    correct_counts, modal_correct, difficulties = [], [], []
     for start in range(0, len(frame), batch_prompts):
         chunk = frame.iloc[start : start + batch_prompts]
         texts = [_render_messages(tokenizer, list(messages)) for messages in chunk["prompt"]]
@@ -284,29 +289,49 @@ def measure_initial_success(
         responses = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         for i, (_, row) in enumerate(chunk.iterrows()):
             truth = row["reward_model"]["ground_truth"]
-            accs = [compute_score(row["data_source"], r, truth)["acc"] for r in responses[i * n : (i + 1) * n]]
+            own = responses[i * n : (i + 1) * n]
+            accs = [compute_score(row["data_source"], r, truth)["acc"] for r in own]
             correct_counts.append(int(sum(accs)))
+            wrong = Counter(r.strip() for r, acc in zip(own, accs, strict=True) if not acc)
+            modal_correct.append(sum(accs) > max(wrong.values(), default=0))
             difficulties.append(row["extra_info"]["difficulty"])
-    return summarize_success(correct_counts, difficulties, n)
+    return summarize_success(correct_counts, difficulties, n, modal_correct)
 
 
-def summarize_success(correct_counts: list[int], difficulties: list[str], n: int) -> dict:
-    """Shares of prompts at 0 of n, mixed and n of n, overall and per difficulty level."""
+def summarize_success(
+    correct_counts: list[int], difficulties: list[str], n: int, modal_correct: list[bool] | None = None
+) -> dict:
+    """Shares of prompts at 0 of n, mixed and n of n, overall and per difficulty level.
 
-    def shares(counts: list[int]) -> dict:
-        total = max(len(counts), 1)
-        return {
-            "num_prompts": len(counts),
+    Args:
+        correct_counts: correct samples per prompt.
+        difficulties: each prompt's level.
+        n: samples per prompt.
+        modal_correct: per prompt, whether the right answer was sampled strictly more often than any single wrong
+            one (a tie counts as wrong). Its share, ``modal_acc``, is the ceiling of pure sharpening: what Avg@n
+            would become if RL only moved each prompt's probability onto its most likely answer.
+    """
+
+    def shares(rows: list[tuple[int, bool | None]]) -> dict:
+        total = max(len(rows), 1)
+        counts = [count for count, _ in rows]
+        summary = {
+            "num_prompts": len(rows),
             "share_zero": round(sum(c == 0 for c in counts) / total, 4),
             "share_mixed": round(sum(0 < c < n for c in counts) / total, 4),
             "share_all": round(sum(c == n for c in counts) / total, 4),
             "mean_acc": round(sum(counts) / (total * n), 4),
         }
+        if modal_correct is not None:
+            summary["modal_acc"] = round(sum(bool(hit) for _, hit in rows) / total, 4)
+        return summary
 
-    by_level: dict[str, list[int]] = {}
-    for count, level in zip(correct_counts, difficulties, strict=True):
-        by_level.setdefault(level, []).append(count)
-    return {"n": n, **shares(correct_counts), "by_difficulty": {k: shares(v) for k, v in sorted(by_level.items())}}
+    hits = modal_correct if modal_correct is not None else [None] * len(correct_counts)
+    rows = list(zip(correct_counts, hits, strict=True))
+    by_level: dict[str, list[tuple[int, bool | None]]] = {}
+    for row, level in zip(rows, difficulties, strict=True):
+        by_level.setdefault(level, []).append(row)
+    return {"n": n, **shares(rows), "by_difficulty": {k: shares(v) for k, v in sorted(by_level.items())}}
 
 
 def is_up_to_date(cache_dir: str | Path, spec: DemoAssetSpec, measure_n: int = 4) -> bool:

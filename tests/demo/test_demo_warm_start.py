@@ -40,6 +40,13 @@ def test_summarize_success_shares():
     assert summary["mean_acc"] == round(11 / 24, 4)
     assert summary["by_difficulty"]["b"]["share_all"] == round(2 / 3, 4)
     assert summary["by_difficulty"]["a"]["share_zero"] == round(2 / 3, 4)
+    assert "modal_acc" not in summary  # only when the per-prompt modal answers are given
+
+
+def test_summarize_success_modal_acc_is_the_share_of_prompts_whose_most_sampled_answer_is_right():
+    summary = ws.summarize_success([0, 3, 2, 4], ["a", "a", "b", "b"], n=4, modal_correct=[False, True, True, True])
+    assert summary["modal_acc"] == 0.75
+    assert summary["by_difficulty"]["a"]["modal_acc"] == 0.5 and summary["by_difficulty"]["b"]["modal_acc"] == 1.0
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +69,8 @@ def test_build_writes_loadable_model_data_and_measurement(built):
     assert success["n"] == 2 and success["num_prompts"] == 24
     assert success["share_zero"] + success["share_mixed"] + success["share_all"] == pytest.approx(1.0, abs=1e-3)
     assert set(success["by_difficulty"]) == {"add1", "add2"}
+    # a prompt answered right every time has its right answer as mode; one never answered right cannot
+    assert success["share_all"] <= success["modal_acc"] <= 1 - success["share_zero"]
 
 
 def test_same_spec_is_not_rebuilt_and_a_new_spec_is(built):
