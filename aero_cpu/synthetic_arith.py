@@ -145,6 +145,12 @@ def near_miss(answer: int, rng: random.Random) -> int:
     return answer + rng.choice(offsets)
 
 
+# How a wrong warm-start label is wrong. ``near_miss``: a different number, drawn per example, so the slips of one
+# problem share nothing with another's. ``restate``: the right number after the restated question ("12+34=46"),
+# which the exact-match reward rejects; one habit shared by every problem, like a real model's format slips.
+SLIPS = ("near_miss", "restate")
+
+
 def allocate_counts(mix: dict[str, float], size: int) -> dict[str, int]:
     """Splits ``size`` rows over the levels by largest remainder, so the counts sum to ``size`` exactly.
 
@@ -235,6 +241,7 @@ def sft_examples(
     exclude: list[dict],
     seed: int,
     label_accuracy: dict[str, float] | None = None,
+    slip: str = "near_miss",
 ) -> list[tuple[str, str]]:
     """(question, answer) pairs for the warm start, drawn with replacement but never from ``exclude``.
 
@@ -245,8 +252,13 @@ def sft_examples(
     With ``label_accuracy``, a level's label is the right answer only with that probability and otherwise a
     :func:`near_miss`. The warm-started policy then knows how to compute a level's answers but samples a slip
     with about the labels' error rate: the "knows but is unreliable" start that RL with verifiable rewards
-    sharpens (levels absent from it keep exact labels).
+    sharpens (levels absent from it keep exact labels). ``slip`` (one of :data:`SLIPS`) says what a wrong label is.
+
+    Raises:
+        ValueError: on an unknown ``slip``, or a level whose every problem is excluded.
     """
+    if slip not in SLIPS:
+        raise ValueError(f"unknown label slip {slip!r}; known: {list(SLIPS)}")
     excluded = {(row["extra_info"]["difficulty"], *_operands(row)) for row in exclude}
     accuracy = label_accuracy or {}
     rng = random.Random(f"synthetic_arith-sft-{seed}")
@@ -261,10 +273,10 @@ def sft_examples(
             a, b = rng.randint(*level.a_range), rng.randint(*level.b_range)
             if (level_name, a, b) in excluded:
                 continue
-            answer = level.answer(a, b)
+            question, label = f"{a}{level.op}{b}=", str(level.answer(a, b))
             if noise.random() >= accuracy.get(level_name, 1.0):
-                answer = near_miss(answer, noise)
-            pairs.append((f"{a}{level.op}{b}=", str(answer)))
+                label = str(near_miss(int(label), noise)) if slip == "near_miss" else question + label
+            pairs.append((question, label))
             drawn += 1
     rng.shuffle(pairs)
     return pairs

@@ -62,6 +62,8 @@ class DemoAssetSpec:
         sft_label_accuracy: per level, the probability that an SFT label is right (else a near miss,
             ``synthetic_arith.near_miss``); ``""`` keeps every label exact. Noisy labels give a policy that knows
             the answers but samples slips, which RL can sharpen.
+        sft_slip: what a wrong label is (``synthetic_arith.SLIPS``): ``near_miss`` (a different number per example)
+            or ``restate`` (the question restated before the right number, one habit shared by every problem).
         sft_steps: optimizer steps of the warm start.
         sft_batch_size: sequences per optimizer step.
         sft_lr: peak learning rate (linear warm-up then cosine decay).
@@ -81,6 +83,7 @@ class DemoAssetSpec:
     sft_mix: str = "add1=0.25,mul1=0.25,add21=0.3,add2=0.2"
     sft_sees_eval: bool = True
     sft_label_accuracy: str = "add1=0.8,mul1=0.6,add21=0.5,add2=0.35"
+    sft_slip: str = "near_miss"
     sft_steps: int = 1200
     sft_batch_size: int = 64
     sft_lr: float = 2e-3
@@ -90,6 +93,10 @@ class DemoAssetSpec:
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     version: int = 1
+
+    def __post_init__(self):
+        if self.sft_slip not in synthetic_arith.SLIPS:
+            raise ValueError(f"sft_slip must be one of {list(synthetic_arith.SLIPS)}, got {self.sft_slip!r}")
 
     def digest(self) -> str:
         """A short stable hash that names this spec in logs and in ``spec.json``."""
@@ -381,6 +388,7 @@ def build_demo_assets(
         exclude=[] if spec.sft_sees_eval else splits["test"],
         seed=spec.seed,
         label_accuracy=synthetic_arith.parse_label_accuracy(spec.sft_label_accuracy),
+        slip=spec.sft_slip,
     )
     tokenizer = build_tokenizer(paths.root / "tokenizer")
     stats = warm_start(paths.model_dir, tokenizer, pairs, spec)
@@ -401,6 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="default: %(default)s")
     parser.add_argument("--seed", type=int, default=DemoAssetSpec.seed)
     parser.add_argument("--sft-steps", type=int, default=None, help="override the spec's SFT steps")
+    parser.add_argument("--sft-slip", choices=synthetic_arith.SLIPS, default=DemoAssetSpec.sft_slip)
     parser.add_argument("--measure-n", type=int, default=4, help="samples per prompt for the success spread")
     parser.add_argument("--check", action="store_true", help="build nothing; exit 0 if up to date, else 1")
     parser.add_argument(
@@ -408,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    spec = DemoAssetSpec(seed=args.seed)
+    spec = DemoAssetSpec(seed=args.seed, sft_slip=args.sft_slip)
     if args.sft_steps is not None:
         spec = replace(spec, sft_steps=args.sft_steps)
     if args.check:

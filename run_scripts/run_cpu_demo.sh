@@ -25,6 +25,7 @@ OUT_DIR=${OUT_DIR:-outputs/cpu_demo}
 CACHE_DIR=${CACHE_DIR:-.cache/cpu_demo}
 SEED=${SEED:-0}              # the runs' data order and AERO's seed
 ASSET_SEED=${ASSET_SEED:-0}  # the task data and warm start (one warm start shared by every seed)
+SFT_SLIP=${SFT_SLIP:-near_miss}  # what a wrong warm-start label is: near_miss (per example) or restate (one habit)
 RUN_SUFFIX=${RUN_SUFFIX:-}   # run directories are OUT_DIR/runs/<arm><RUN_SUFFIX> (run_cpu_seeds.sh: _s<seed>)
 if [ "$QUICK" = 1 ]; then
   STEPS=${STEPS:-4}
@@ -58,10 +59,11 @@ fi
 phase "assets: synthetic data + warm start into $CACHE_DIR (cached after the first run)"
 mkdir -p "$OUT_DIR"
 ASSET_LOCK=(flock "$HEAVY_LOCK")  # training the warm start needs the cores to itself
-if python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$ASSET_SEED" --check; then
+if python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$ASSET_SEED" --sft-slip "$SFT_SLIP" --check; then
   ASSET_LOCK=()  # cached: nothing to train
 fi
-"${ASSET_LOCK[@]}" python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$ASSET_SEED" > "$OUT_DIR/assets.json" \
+"${ASSET_LOCK[@]}" python -m aero_cpu.warm_start --cache-dir "$CACHE_DIR" --seed "$ASSET_SEED" --sft-slip "$SFT_SLIP" \
+  > "$OUT_DIR/assets.json" \
   2> "$OUT_DIR/assets.log" || { phase "FAILED: assets (see $OUT_DIR/assets.log)"; tail -n 20 "$OUT_DIR/assets.log"; exit 1; }
 MODEL_DIR="$(realpath "$CACHE_DIR/model")"
 TRAIN_FILE="$(realpath "$CACHE_DIR/data/train.parquet")"

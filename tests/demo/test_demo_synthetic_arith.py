@@ -110,6 +110,25 @@ def test_noisy_sft_labels_are_right_at_the_level_rate_and_otherwise_a_near_miss(
     assert noisy == sa.sft_examples(4000, mix, exclude=splits["test"], seed=0, label_accuracy=accuracy)
 
 
+def test_restate_slip_keeps_the_right_number_after_the_question_and_the_reward_rejects_it():
+    """The same questions as near-miss slips; a wrong label is the question restated before the right number."""
+    splits = sa.generate_splits(50, 40, {"add1": 1.0}, seed=0)
+    mix, accuracy = {"add1": 0.5, "add2": 0.5}, {"add1": 0.9, "add2": 0.3}
+    near = sa.sft_examples(4000, mix, exclude=splits["test"], seed=0, label_accuracy=accuracy)
+    restated = sa.sft_examples(4000, mix, exclude=splits["test"], seed=0, label_accuracy=accuracy, slip="restate")
+    assert [q for q, _ in restated] == [q for q, _ in near]
+    for level, rate in accuracy.items():
+        low, high = sa.LEVELS[level].a_range
+        pairs = [(q, a) for q, a in restated if low <= int(q.split("+")[0]) <= high]
+        right = [a == str(eval(q[:-1])) for q, a in pairs]
+        assert abs(sum(right) / len(right) - rate) < 0.03, (level, sum(right) / len(right))
+        slipped = [(q, a) for (q, a), ok in zip(pairs, right, strict=True) if not ok]
+        assert all(a == q + str(eval(q[:-1])) for q, a in slipped)
+        assert all(compute_score(sa.DATA_SOURCE, a, str(eval(q[:-1])))["acc"] == 0.0 for q, a in slipped)
+    with pytest.raises(ValueError, match="unknown label slip 'typo'"):
+        sa.sft_examples(10, mix, exclude=[], seed=0, slip="typo")
+
+
 @pytest.mark.parametrize("text, message", [("add1=1.5", "above 1"), ("add9=0.5", "unknown"), ("add1=-0.1", "negative")])
 def test_bad_label_accuracy_is_refused_with_the_entry_named(text, message):
     with pytest.raises(ValueError, match=message):
