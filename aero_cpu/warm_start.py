@@ -5,8 +5,9 @@ solves part of the problems. A random model solves nothing, so every group would
 AERO alike would learn nothing. A short supervised fine-tune (HF ``transformers.Trainer``) on mostly easy
 problems gives the spread of per-prompt success rates that AERO is designed for: many prompts at 0 of N
 (the rescue stratum), some at N of N (degenerate all-correct groups) and a mixed band in between. Its labels
-are right only with a per-level probability (``sft_label_accuracy``), so the policy knows answers but samples
-slips: that is what RL can sharpen in a few dozen steps (an exactly-labelled warm start left both arms flat).
+are right only with a per-level probability (``sft_label_accuracy``; a wrong label restates the question before the
+answer, ``sft_slip``), so the policy knows answers but samples slips: that is what RL can sharpen in a few dozen steps
+(an exactly-labelled warm start left both arms flat).
 
 Everything is written under one cache directory (default ``<repo>/.cache/cpu_demo``)::
 
@@ -62,8 +63,10 @@ class DemoAssetSpec:
         sft_label_accuracy: per level, the probability that an SFT label is right (else a near miss,
             ``synthetic_arith.near_miss``); ``""`` keeps every label exact. Noisy labels give a policy that knows
             the answers but samples slips, which RL can sharpen.
-        sft_slip: what a wrong label is (``synthetic_arith.SLIPS``): ``near_miss`` (a different number per example)
-            or ``restate`` (the question restated before the right number, one habit shared by every problem).
+        sft_slip: what a wrong label is (``synthetic_arith.SLIPS``): ``restate`` (the question restated before the
+            right number, one habit shared by every problem, so what RL corrects on training prompts carries to
+            held-out ones) or ``near_miss`` (a different number per example: GRPO then memorised training answers
+            without held-out gain, docs/results/cpu_grpo_transfer_2026-12-02).
         sft_steps: optimizer steps of the warm start.
         sft_batch_size: sequences per optimizer step.
         sft_lr: peak learning rate (linear warm-up then cosine decay).
@@ -83,7 +86,7 @@ class DemoAssetSpec:
     sft_mix: str = "add1=0.25,mul1=0.25,add21=0.3,add2=0.2"
     sft_sees_eval: bool = True
     sft_label_accuracy: str = "add1=0.8,mul1=0.6,add21=0.5,add2=0.35"
-    sft_slip: str = "near_miss"
+    sft_slip: str = "restate"
     sft_steps: int = 1200
     sft_batch_size: int = 64
     sft_lr: float = 2e-3
