@@ -249,10 +249,11 @@ def sft_examples(
     reappear (the warm-started policy then solves some RL prompts, as a real SFT model does). Repeats are
     allowed because the easiest levels have fewer distinct problems than an SFT set needs.
 
-    With ``label_accuracy``, a level's label is the right answer only with that probability and otherwise a
-    :func:`near_miss`. The warm-started policy then knows how to compute a level's answers but samples a slip
-    with about the labels' error rate: the "knows but is unreliable" start that RL with verifiable rewards
-    sharpens (levels absent from it keep exact labels). ``slip`` (one of :data:`SLIPS`) says what a wrong label is.
+    With ``label_accuracy``, a level's label is the right answer only with that probability and otherwise a slip
+    (``slip``, one of :data:`SLIPS`: a :func:`near_miss`, or the question restated before the right answer). The
+    warm-started policy then knows how to compute a level's answers but samples a slip with about the labels' error
+    rate: the "knows but is unreliable" start that RL with verifiable rewards sharpens (levels absent from it keep
+    exact labels).
 
     Raises:
         ValueError: on an unknown ``slip``, or a level whose every problem is excluded.
@@ -273,9 +274,10 @@ def sft_examples(
             a, b = rng.randint(*level.a_range), rng.randint(*level.b_range)
             if (level_name, a, b) in excluded:
                 continue
-            question, label = f"{a}{level.op}{b}=", str(level.answer(a, b))
+            question, answer = f"{a}{level.op}{b}=", level.answer(a, b)
+            label = str(answer)
             if noise.random() >= accuracy.get(level_name, 1.0):
-                label = str(near_miss(int(label), noise)) if slip == "near_miss" else question + label
+                label = str(near_miss(answer, noise)) if slip == "near_miss" else question + label
             pairs.append((question, label))
             drawn += 1
     rng.shuffle(pairs)
