@@ -8,15 +8,16 @@ and a metric that a run did not log is shown as ``n/a`` instead of failing.
 Input: one run directory (or JSONL file) per arm. verl's file logger (``trainer.logger=[...,file]``) writes one
 line ``{"step": N, "data": {metric: value}}`` per logged step to ``$VERL_FILE_LOGGER_PATH`` (else
 ``$VERL_FILE_LOGGER_ROOT/<project>/<experiment>.jsonl``); step 0 holds the validation before training. A run
-directory is searched for ``metrics.jsonl`` first, then for any ``*.jsonl``. The arm's name is the directory
-name; its estimator and validation sampling are read from ``.hydra/config.yaml`` when present.
+directory is searched for ``metrics.jsonl`` first, then for any ``*.jsonl`` (either may be ``.gz``). The arm's name
+is the directory name; its estimator and validation sampling are read from ``.hydra/config.yaml`` when present.
 
 Usage::
 
     python -m recipe.aero.report RUN_DIR [RUN_DIR ...] --out DIR [--k 8] [--baseline NAME]
 
 Runs named ``<arm>_s<seed>`` are seeds of one arm: the report then adds mean ± std over seeds and compute- and
-time-to-target (``recipe.aero.seeds``).
+time-to-target (``recipe.aero.seeds``); arms named ``<arm>_<ablation>`` are ablations of ``<arm>``, compared with it
+seed by seed (``recipe.aero.ablations``).
 
 writes ``DIR/report.md``, ``DIR/summary.json`` and ``DIR/{accuracy_vs_compute,step_time,zero_adv_share}.png``.
 """
@@ -24,6 +25,7 @@ writes ``DIR/report.md``, ``DIR/summary.json`` and ``DIR/{accuracy_vs_compute,st
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import math
@@ -52,6 +54,8 @@ History = dict[int, dict[str, object]]
 def find_log_file(run: str | Path) -> Path:
     """The JSONL file of a run: the path itself if it is a file, else ``metrics.jsonl``, else the one ``*.jsonl``.
 
+    Each may be gzip-compressed (``.jsonl.gz``), as the logs committed under ``docs/results`` are.
+
     Raises:
         FileNotFoundError: if there is no JSONL file, or several and none is called ``metrics.jsonl``.
     """
@@ -60,9 +64,10 @@ def find_log_file(run: str | Path) -> Path:
         return path
     if not path.is_dir():
         raise FileNotFoundError(f"run {path} does not exist")
-    if (path / "metrics.jsonl").is_file():
-        return path / "metrics.jsonl"
-    candidates = sorted(path.rglob("*.jsonl"))
+    for name in ("metrics.jsonl", "metrics.jsonl.gz"):
+        if (path / name).is_file():
+            return path / name
+    candidates = sorted([*path.rglob("*.jsonl"), *path.rglob("*.jsonl.gz")])
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
@@ -79,7 +84,7 @@ def load_history(path: str | Path) -> History:
         ValueError: naming the file and line of a malformed record.
     """
     path = Path(path)
-    lines = path.read_text().splitlines()
+    lines = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode().splitlines()
     history: History = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -427,7 +432,8 @@ def _save(fig, path: Path, plt) -> Path:
 
 def build_report(runs: list[str | Path], out_dir: str | Path, k: int = 8, baseline: str | None = None) -> Path:
     """Reads every run, writes ``report.md``, ``summary.json`` and the plots into ``out_dir``; returns report.md."""
-    from recipe.aero.seeds import arm_of, render_across_seeds, summarize_across_seeds  # it builds on this module
+    from recipe.aero.ablations import render_ablations, summarize_ablations  # both build on this module
+    from recipe.aero.seeds import arm_of, render_across_seeds, summarize_across_seeds
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -436,7 +442,7 @@ def build_report(runs: list[str | Path], out_dir: str | Path, k: int = 8, baseli
     for run in runs:
         log_file = find_log_file(run)
         run_dir = Path(run) if Path(run).is_dir() else log_file.parent
-        name = run_dir.resolve().name if Path(run).is_dir() else log_file.stem
+        name = run_dir.resolve().name if Path(run).is_dir() else log_file.name.split(".")[0]
         if name in histories:
             raise ValueError(f"two runs are named {name!r}; arm names come from the run directory names")
         histories[name] = load_history(log_file)
@@ -450,7 +456,14 @@ def build_report(runs: list[str | Path], out_dir: str | Path, k: int = 8, baseli
         for dataset in sorted({ds for arm in arms for ds in arm.final_val}):
             target, rows = summarize_across_seeds(histories, arms, k, dataset, arm_of(chosen.name))
             text += "\n" + "\n".join(render_across_seeds(target, rows, k, dataset, arm_of(chosen.name))) + "\n"
-            across[dataset] = {"target": target, "arms": [asdict(row) for row in rows]}
+            ablations = summarize_ablations(histories, arms, rows, k, dataset, arm_of(chosen.name))
+            if ablations:
+                text += "\n" + "\n".join(render_ablations(ablations, target, k, dataset, arm_of(chosen.name))) + "\n"
+            across[dataset] = {
+                "target": target,
+                "arms": [asdict(row) for row in rows],
+                "ablations": [asdict(row) for row in ablations],
+            }
     report.write_text(text)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     plot_all(histories, arms, k, out)

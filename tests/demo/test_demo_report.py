@@ -86,6 +86,17 @@ def test_find_log_file_prefers_metrics_jsonl_and_explains_absence(tmp_path):
         rp.find_log_file(empty)
 
 
+def test_a_gzipped_log_reads_like_the_plain_one(two_arms, tmp_path):
+    import gzip
+
+    grpo_dir, _ = two_arms
+    packed = tmp_path / "packed" / "grpo"
+    packed.mkdir(parents=True)
+    (packed / "metrics.jsonl.gz").write_bytes(gzip.compress((grpo_dir / "metrics.jsonl").read_bytes()))
+    assert rp.find_log_file(packed) == packed / "metrics.jsonl.gz"
+    assert rp.load_history(packed / "metrics.jsonl.gz") == rp.load_history(grpo_dir / "metrics.jsonl")
+
+
 def test_summary_numbers(two_arms):
     grpo_dir, _ = two_arms
     history = rp.load_history(grpo_dir / "metrics.jsonl")
