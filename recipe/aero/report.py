@@ -192,19 +192,29 @@ def reduction_pct(candidate: float | None, baseline: float | None) -> float | No
 
 
 def read_run_config(run: Path) -> dict[str, object]:
-    """Estimator and validation sampling from the run's Hydra config, if the run dir has one."""
+    """Estimator and validation sampling from the run's Hydra config, if the run dir has one.
+
+    Falls back to Hydra's ``overrides.yaml`` (the command line's ``key=value`` list), which is what the logs
+    committed under ``docs/results`` keep instead of the 36 kB resolved config; a key not overridden is then None.
+    """
+    from omegaconf import OmegaConf
+
+    keys = {
+        "adv_estimator": "algorithm.adv_estimator",
+        "val_n": "actor_rollout_ref.rollout.val_kwargs.n",
+        "val_temperature": "actor_rollout_ref.rollout.val_kwargs.temperature",
+        "val_top_p": "actor_rollout_ref.rollout.val_kwargs.top_p",
+    }
     for candidate in (run / ".hydra" / "config.yaml", run / "config.yaml"):
         if candidate.is_file():
-            from omegaconf import OmegaConf
-
             cfg = OmegaConf.load(candidate)
-            val = OmegaConf.select(cfg, "actor_rollout_ref.rollout.val_kwargs", default=None) or {}
-            return {
-                "adv_estimator": OmegaConf.select(cfg, "algorithm.adv_estimator", default=None),
-                "val_n": val.get("n"),
-                "val_temperature": val.get("temperature"),
-                "val_top_p": val.get("top_p"),
-            }
+            return {name: OmegaConf.select(cfg, key, default=None) for name, key in keys.items()}
+    for candidate in (run / ".hydra" / "overrides.yaml", run / "overrides.yaml"):
+        if candidate.is_file():
+            wanted = set(keys.values())
+            given = [item.lstrip("+") for item in OmegaConf.load(candidate)]
+            cfg = OmegaConf.from_dotlist([item for item in given if item.split("=", 1)[0] in wanted])
+            return {name: OmegaConf.select(cfg, key, default=None) for name, key in keys.items()}
     return {}
 
 

@@ -1,7 +1,7 @@
 """recipe.aero.report on JSONL written here in verl's file-logger format ({"step": N, "data": {...}} per line).
 
-The fixtures are built the way verl.utils.tracking.FileLogger writes them; a test on real trainer logs is to be
-added once recipe.aero.main_aero runs on CPU.
+Most fixtures are built here the way verl.utils.tracking.FileLogger writes them; the tests at the end read real
+trainer logs (fixtures/main_aero_quick and fixtures/cpu_seeds_quick, see their READMEs).
 """
 
 import json
