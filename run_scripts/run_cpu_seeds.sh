@@ -4,9 +4,10 @@
 # mean ± std over seeds and compute-/time-to-target.
 #
 # Usage: bash run_scripts/run_cpu_seeds.sh [extra hydra overrides for every run...]
-#   SEEDS="0 1 2" x ARMS="grpo aero" with the demo's default steps: about 13 min per seed on 2 cores (39 min from a
-#   fresh clone, 2026-12-02); each ablation adds one AERO run per seed (about 6 min per run; the six default
-#   ablations: about 110 min more; ABLATIONS="guided race guided_race" runs the wall-clock levers instead).
+#   SEEDS="0 1 2" x ARMS="grpo aero" with the demo's default steps: about 19 min per seed on 2 cores (60 min from a
+#   fresh clone on 2026-12-03's AMD machine); each ablation adds one AERO run per seed (8-9 min per run there; the
+#   six default ablations: about 2.6 h more; ABLATIONS="guided race guided_race" runs the wall-clock levers instead).
+#   The report's "Ablations" table compares each ablation with the default AERO runs seed by seed.
 # Environment (all optional): SEEDS, OUT_DIR, ABLATIONS, and any variable of run_cpu_demo.sh (ARMS, STEPS, BATCH,
 # LR, ...). ARMS="" skips the default arms (e.g. to add ablations next to runs already in OUT_DIR/runs).
 # Runs land in OUT_DIR/runs/<arm>_s<seed> (ablations: aero_<ablation>_s<seed>); the report in OUT_DIR/report.
@@ -16,8 +17,9 @@ cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-"0 1 2"}
 OUT_DIR=${OUT_DIR:-outputs/cpu_seeds}
 # The held-out set is validated with 64 samples per problem (Avg@8 from all 64, Pass@8 unbiased) at steps 0, 20 and
-# 40: measured 3.4x less sampling noise than the demo's 8 samples (std of one validation 0.005 instead of 0.017) for
-# about 48 s per validation here instead of 9 s.
+# 40: measured 3.0-3.4x less sampling noise than the demo's 8 samples (std of one validation 0.005-0.006 instead of
+# 0.017) for about 48 s per validation here instead of 9 s; VAL_N=128 gives 4.3x less (docs/results/
+# cpu_validation_noise_2026-12-03).
 VAL_N=${VAL_N:-64}
 TEST_FREQ=${TEST_FREQ:-20}
 ARMS=${ARMS-"grpo aero"}
