@@ -53,7 +53,8 @@ class PairedDifference:
 
     @classmethod
     def of(cls, finals: dict[int, float | None], reference: dict[int, float | None]) -> PairedDifference:
-        seeds = sorted(s for s in finals.keys() & reference.keys() if None not in (finals[s], reference[s]))
+        common = finals.keys() & reference.keys()
+        seeds = sorted(s for s in common if s is not None and None not in (finals[s], reference[s]))
         diffs = [finals[s] - reference[s] for s in seeds]
         if not diffs:
             return cls([], [], None, None, None)
@@ -79,7 +80,8 @@ class AblationRow:
     paired: PairedDifference | None
 
 
-def _finals(row: ArmAcrossSeeds, runs: dict[str, ArmSummary], dataset: str) -> dict[int, float | None]:
+def _finals(row: ArmAcrossSeeds, runs: dict[str, ArmSummary], dataset: str) -> dict[int | None, float | None]:
+    """Final Avg@k per seed (a run without a seed suffix is keyed None and never paired)."""
     return {seed_of(name): runs[name].final_val.get(dataset, {}).get("avg") for name in row.runs}
 
 
@@ -136,7 +138,7 @@ def summarize_ablations(
                     else None,
                     train_rollouts=SeedStat.of([runs[run].cumulative.get("train_rollouts") for run in row.runs]),
                     reached=[entry.get("step") for entry in row.to_target],
-                    finals=list(finals.values()),
+                    finals=[runs[run].final_val.get(dataset, {}).get("avg") for run in row.runs],
                     paired=None if name == default else PairedDifference.of(finals, reference),
                 )
             )

@@ -31,6 +31,8 @@ def test_paired_difference_uses_only_the_seeds_both_ran():
     single = PairedDifference.of({0: 0.6}, {0: 0.5})
     assert single.mean == pytest.approx(0.1) and (single.se, single.t) == (None, None)
     assert PairedDifference.of({1: 0.6}, {0: 0.5}).mean is None
+    unseeded = PairedDifference.of({None: 0.6, 1: 0.5}, {None: 0.4, 1: 0.25})  # a run named without _s<seed>
+    assert unseeded.seeds == [1] and unseeded.mean == pytest.approx(0.25)
 
 
 def _history(finals_by_step):
