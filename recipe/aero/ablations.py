@@ -11,20 +11,11 @@ error over the seeds both ran. The table also shows what an ablation costs and w
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from dataclasses import dataclass
 
 from recipe.aero.report import ArmSummary, History, validation_at, validation_steps
-from recipe.aero.seeds import ArmAcrossSeeds, SeedStat
-
-_SEED_SUFFIX = re.compile(r"_s(?P<seed>\d+)$")
-
-
-def seed_of(run_name: str) -> int | None:
-    """``"aero_decay0_s2"`` -> 2; None for a run without a seed suffix."""
-    match = _SEED_SUFFIX.search(run_name)
-    return int(match["seed"]) if match else None
+from recipe.aero.seeds import ArmAcrossSeeds, SeedStat, plus_minus, seed_of
 
 
 def variants_of(arm_names: list[str]) -> dict[str, str]:
@@ -145,10 +136,6 @@ def summarize_ablations(
     return result
 
 
-def _pm(stat: SeedStat) -> str:
-    return "n/a" if stat.mean is None else f"{stat.mean:.3f} ± {stat.std:.3f}"
-
-
 def _paired(paired: PairedDifference | None) -> str:
     if paired is None:
         return "—"
@@ -180,8 +167,8 @@ def render_ablations(
         lines.append("|" + "---|" * (9 + len(steps)))
         for row in block:
             cells = [row.arm, ", ".join(str(seed) for seed in row.seeds)]
-            cells += [_pm(row.val_avg[step]) if step in row.val_avg else "n/a" for step in steps]
-            cells += [_pm(row.final_avg), _pm(row.final_pass)]
+            cells += [plus_minus(row.val_avg[step], with_n=False) if step in row.val_avg else "n/a" for step in steps]
+            cells += [plus_minus(row.final_avg, with_n=False), plus_minus(row.final_pass, with_n=False)]
             cells.append("n/a" if row.flops_vs_baseline is None else f"{row.flops_vs_baseline:.2f}x")
             cells.append("n/a" if row.train_rollouts.mean is None else f"{row.train_rollouts.mean:,.0f}")
             reached = sum(step is not None for step in row.reached)

@@ -452,7 +452,9 @@ def build_report(runs: list[str | Path], out_dir: str | Path, k: int = 8, baseli
     for run in runs:
         log_file = find_log_file(run)
         run_dir = Path(run) if Path(run).is_dir() else log_file.parent
-        name = run_dir.resolve().name if Path(run).is_dir() else log_file.name.split(".")[0]
+        name = (
+            run_dir.resolve().name if Path(run).is_dir() else log_file.name.removesuffix(".gz").removesuffix(".jsonl")
+        )
         if name in histories:
             raise ValueError(f"two runs are named {name!r}; arm names come from the run directory names")
         histories[name] = load_history(log_file)

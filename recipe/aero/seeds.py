@@ -25,6 +25,12 @@ def arm_of(run_name: str) -> str:
     return match["arm"] if match else run_name
 
 
+def seed_of(run_name: str) -> int | None:
+    """``"aero_decay0_s2"`` -> 2; None for a name without a seed suffix."""
+    match = _SEED_SUFFIX.match(run_name)
+    return int(match["seed"]) if match else None
+
+
 @dataclass
 class SeedStat:
     """Mean, sample standard deviation and count of one quantity over an arm's seeds (None: no seed logged it)."""
@@ -120,10 +126,11 @@ def summarize_across_seeds(
     return target, rows
 
 
-def _pm(stat: SeedStat, spec: str = ".3f") -> str:
+def plus_minus(stat: SeedStat, spec: str = ".3f", with_n: bool = True) -> str:
+    """``mean ± std (n=N)`` of a table cell; ``n/a`` when no seed logged it."""
     if stat.mean is None:
         return "n/a"
-    return f"{stat.mean:{spec}} ± {stat.std:{spec}} (n={stat.n})"
+    return f"{stat.mean:{spec}} ± {stat.std:{spec}}" + (f" (n={stat.n})" if with_n else "")
 
 
 def _ratio(value: float | None, baseline: float | None) -> str:
@@ -145,10 +152,11 @@ def render_across_seeds(
         flops_ratio = _ratio(row.total_flops.mean, base.total_flops.mean if base else None)
         time_ratio = _ratio(row.step_time.mean, base.step_time.mean if base else None)
         lines.append(
-            f"| {row.arm} | {len(row.runs)} | {_pm(row.start_avg)} | {_pm(row.final_avg)} | {_pm(row.final_pass)} "
-            f"| {_pm(row.gain)} "
-            f"| {_pm(row.total_flops, '.3g')} | {flops_ratio} | {_pm(row.step_time, '.2f')} | {time_ratio} "
-            f"| {_pm(row.zero_adv_share_trained)} |"
+            f"| {row.arm} | {len(row.runs)} | {plus_minus(row.start_avg)} | {plus_minus(row.final_avg)} "
+            f"| {plus_minus(row.final_pass)} | {plus_minus(row.gain)} "
+            f"| {plus_minus(row.total_flops, '.3g')} | {flops_ratio} | {plus_minus(row.step_time, '.2f')} "
+            f"| {time_ratio} "
+            f"| {plus_minus(row.zero_adv_share_trained)} |"
         )
     target_text = "n/a" if target is None else f"{target:.3f}"
     lines += ["", f"## To target: first validation at or above `{baseline}`'s mean final Avg@{k} = {target_text}", ""]
@@ -162,7 +170,8 @@ def render_across_seeds(
         seconds = SeedStat.of([entry.get("train_s") for entry in reached])
         per_seed = ", ".join(f"{run}: {entry.get('step')}" for run, entry in zip(row.runs, row.to_target, strict=True))
         lines.append(
-            f"| {row.arm} | {len(reached)}/{len(row.runs)} | {_pm(flops, '.3g')} | {_pm(seconds, '.1f')} | {per_seed} |"
+            f"| {row.arm} | {len(reached)}/{len(row.runs)} | {plus_minus(flops, '.3g')} "
+            f"| {plus_minus(seconds, '.1f')} | {per_seed} |"
         )
     lines.append("")
     lines.append(

@@ -95,6 +95,11 @@ def test_a_gzipped_log_reads_like_the_plain_one(two_arms, tmp_path):
     (packed / "metrics.jsonl.gz").write_bytes(gzip.compress((grpo_dir / "metrics.jsonl").read_bytes()))
     assert rp.find_log_file(packed) == packed / "metrics.jsonl.gz"
     assert rp.load_history(packed / "metrics.jsonl.gz") == rp.load_history(grpo_dir / "metrics.jsonl")
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "grpo.v2.jsonl.gz").write_bytes((packed / "metrics.jsonl.gz").read_bytes())
+    rp.build_report([single / "grpo.v2.jsonl.gz"], tmp_path / "out")  # a log file given directly: named by its stem
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["arms"][0]["name"] == "grpo.v2"
 
 
 def test_summary_numbers(two_arms):

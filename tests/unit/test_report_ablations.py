@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from recipe.aero.ablations import PairedDifference, render_ablations, seed_of, summarize_ablations, variants_of
+from recipe.aero.ablations import PairedDifference, render_ablations, summarize_ablations, variants_of
 from recipe.aero.report import summarize_arm
-from recipe.aero.seeds import summarize_across_seeds
+from recipe.aero.seeds import seed_of, summarize_across_seeds
 
 AVG = "aero_val/ds/avg@8"
 
