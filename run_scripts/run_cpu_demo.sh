@@ -4,8 +4,8 @@
 #
 # Usage: bash run_scripts/run_cpu_demo.sh [--quick] [extra hydra overrides for both arms...]
 #   --quick   4 steps x 8 prompts, validation at steps 0 and 4 (a few minutes with cached assets)
-#   (default) 40 steps x 16 prompts (2.5 epochs of the 256 training prompts), 4 PPO epochs per step, validation
-#             every 10 steps: about 8 min per arm on 2 cores with cached assets
+#   (default) 40 steps x 16 prompts (2.5 epochs of the 256 training prompts), 4 PPO epochs per step of 2 mini-batches
+#             of 8 prompts each, validation every 10 steps: about 8 min per arm on 2 cores with cached assets
 #   The first run also builds the assets (data + noisy-label warm start, ~4 min on 2 idle cores, longer when shared).
 # Environment (all optional): the variables below, e.g. OUT_DIR, CACHE_DIR, SEED, STEPS, TEST_FREQ, BATCH, LR.
 # Phases print one "[demo] ..." line each; trainer output goes to OUT_DIR/runs/<arm>/log.txt (DEMO_TRACE=1: set -x).
@@ -40,12 +40,16 @@ GRPO_N=${GRPO_N:-8}
 AERO_N_EXPLORE=${AERO_N_EXPLORE:-4}
 AERO_BUDGET=${AERO_BUDGET:-8}
 LR=${LR:-1e-4}
+# PPO mini-batch in prompts: half a step's batch, so GRPO takes 2 optimizer steps per epoch, as the paper-scale
+# launchers do (128 prompts, mini-batch 64); chosen on GRPO alone (recipe/aero/DESIGN.md §7).
+MINI_BATCH=${MINI_BATCH:-$(( BATCH > 1 ? BATCH / 2 : 1 ))}
 PPO_EPOCHS=${PPO_EPOCHS:-4}  # passes over each step's batch: sharpening a noisy warm start needs more than one
 VAL_N=${VAL_N:-8}            # validation samples per held-out problem (run_cpu_seeds.sh: 64, for 3.4x less noise)
 VAL_K=${VAL_K:-8}            # the report's Avg@k / Pass@k (the paper's 8); Avg@k uses all VAL_N >= VAL_K samples
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-48}
 MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-16}
-RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-900}
+RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-1200}
+KEEP_DONE_RUNS=${KEEP_DONE_RUNS:-0}  # 1: an arm whose run directory holds a DONE marker is not run again
 ARMS=${ARMS:-"grpo aero"}  # a subset re-runs only those arms; the report reads every arm under OUT_DIR/runs
 HEAVY_LOCK=${HEAVY_LOCK:-/tmp/aero_heavy.lock}
 
@@ -80,6 +84,10 @@ run_arm() {
   shift
   local run_dir
   run_dir="$(realpath -m "$OUT_DIR/runs/$arm$RUN_SUFFIX")"
+  if [ "$KEEP_DONE_RUNS" = 1 ] && [ -f "$run_dir/DONE" ]; then
+    phase "kept $arm$RUN_SUFFIX: $run_dir/DONE exists (KEEP_DONE_RUNS=1)"
+    return 0
+  fi
   rm -rf "$run_dir"
   mkdir -p "$run_dir"
   phase "train $arm: $STEPS steps x $BATCH prompts, validation every $TEST_FREQ steps -> $run_dir/log.txt"
@@ -97,7 +105,7 @@ run_arm() {
     "data.seed=$SEED" \
     "actor_rollout_ref.model.path=$MODEL_DIR" \
     "actor_rollout_ref.actor.optim.lr=$LR" \
-    "actor_rollout_ref.actor.ppo_mini_batch_size=$BATCH" \
+    "actor_rollout_ref.actor.ppo_mini_batch_size=$MINI_BATCH" \
     "actor_rollout_ref.actor.ppo_epochs=$PPO_EPOCHS" \
     "actor_rollout_ref.actor.use_kl_loss=False" \
     "actor_rollout_ref.rollout.temperature=1.0" \
@@ -115,6 +123,7 @@ run_arm() {
     "trainer.project_name=aero_cpu_demo" \
     "trainer.experiment_name=$arm" \
     "$@" > "$run_dir/log.txt" 2>&1 || { phase "FAILED: $arm (tail of $run_dir/log.txt below)"; tail -n 40 "$run_dir/log.txt"; exit 1; }
+  date -u +%FT%TZ > "$run_dir/DONE"
   phase "done $arm"
 }
 
@@ -143,6 +152,9 @@ for arm in $ARMS; do
 done
 
 # ---- 4. the paper-style table and plots -------------------------------------------------------------------
+if [ "${DEMO_REPORT:-1}" = 0 ]; then  # run_cpu_seeds.sh reports once over all its runs
+  exit 0
+fi
 phase "report -> $OUT_DIR/report"
 mapfile -t RUN_DIRS < <(find "$OUT_DIR/runs" -mindepth 1 -maxdepth 1 -type d | sort)
 python -m recipe.aero.report "${RUN_DIRS[@]}" --out "$OUT_DIR/report" --k "$VAL_K"

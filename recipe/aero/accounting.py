@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recipe.aero.core.advantages import degenerate_loss_weight
 from recipe.aero.core.compute import step_flops
 from recipe.aero.core.strata import STRATUM_NAMES
 from recipe.aero.core.timing import generation_timing
@@ -186,6 +187,33 @@ def step_metrics(record: StepRecord, n_extra: int) -> dict[str, float]:
             "aero/zero_adv_share/before": float(_explore_degenerate(record).sum() / n_groups),
         }
     )
+    return metrics
+
+
+def batch_composition_metrics(record: StepRecord, max_share: float | None) -> dict[str, float]:
+    """``aero/batch/*``: what the trained batch is made of, and the degenerate groups' loss weight.
+
+    Args:
+        record: the step's rollouts and groups.
+        max_share: ``algorithm.aero.degenerate_loss_share`` when degenerate groups get the posterior advantage; None
+            for arms where they train with a zero advantage (their weight is then 1 and no loss share is logged).
+
+    Returns:
+        ``degenerate_rollout_share`` (degenerate groups' share of the trained rollouts), ``degenerate_weight`` (the
+        factor on their advantages, ``core.advantages.degenerate_loss_weight``) and, with ``max_share``,
+        ``degenerate_loss_share`` (their share of the loss weight after it).
+    """
+    kept = record.kept.astype(bool)
+    degenerate_rows = int((kept & record.degenerate[record.group_index]).sum())
+    mixed_rows = int(kept.sum()) - degenerate_rows
+    weight = 1.0 if max_share is None else degenerate_loss_weight(degenerate_rows, mixed_rows, max_share)
+    metrics = {
+        "aero/batch/degenerate_rollout_share": degenerate_rows / max(degenerate_rows + mixed_rows, 1),
+        "aero/batch/degenerate_weight": weight,
+    }
+    if max_share is not None:
+        weighted = weight * degenerate_rows
+        metrics["aero/batch/degenerate_loss_share"] = weighted / (weighted + mixed_rows) if weighted else 0.0
     return metrics
 
 

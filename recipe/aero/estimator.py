@@ -7,7 +7,8 @@ synthetic padding rows (uid ``pad...``, zero response mask) and gives:
 
 * mixed groups (by success): GRPO exactly as verl's ``grpo`` estimator over the rows it sees;
 * degenerate groups: the posterior advantage (r - p) / (sqrt(p (1 - p)) + eps), with p from this step's
-  counts, (prior_alpha + c) / (prior_alpha + prior_beta + n), unless the trainer passes its persistent p.
+  counts, (prior_alpha + c) / (prior_alpha + prior_beta + n), unless the trainer passes its persistent p; scaled
+  by the step's degenerate loss weight (``algorithm.aero.degenerate_loss_share``; the trainer's, else from the rows).
 
 Success of each row is what the AERO trainer recorded when the rollout was scored (the reward's ``success_key``,
 e.g. ``acc``; see ``recipe/aero/success.py``) and hands over in its group context, so a shaped score (a format
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from recipe.aero import group_context
-from recipe.aero.core.advantages import aero_advantages
+from recipe.aero.core.advantages import aero_advantages, degenerate_loss_weight
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.posterior import step_posterior_mean
 from recipe.aero.core.strata import rollout_success
@@ -144,7 +145,9 @@ def compute_aero_advantage(
     num_groups = int(group_index.max()) + 1 if len(group_index) else 0
 
     context = group_context.current()
+    degenerate_weight = None
     if context is not None and posterior_mean is None and generated_counts is None:
+        degenerate_weight = context.degenerate_weight
         from_context = context.row_kwargs(uids[real])
         filled = {name: np.zeros(batch_size, dtype=values.dtype) for name, values in from_context.items()}
         for name, values in from_context.items():
@@ -182,11 +185,23 @@ def compute_aero_advantage(
     else:
         group_p = _per_group("posterior_mean", posterior_mean, real, group_index).astype(np.float64)
     degenerate = (n_correct == 0) | (n_correct == n_total)
+    if degenerate_weight is None:
+        degenerate_rows = int(degenerate[group_index].sum())
+        degenerate_weight = degenerate_loss_weight(
+            degenerate_rows, len(group_index) - degenerate_rows, cfg.degenerate_loss_share
+        )
 
     row_advantages = np.zeros(batch_size, dtype=np.float64)
     scale_by_std = _norm_adv_by_std(config)
     row_advantages[real] = aero_advantages(
-        scores[real], row_success, group_index, group_p, cfg, degenerate=degenerate, scale_by_std=scale_by_std
+        scores[real],
+        row_success,
+        group_index,
+        group_p,
+        cfg,
+        degenerate=degenerate,
+        scale_by_std=scale_by_std,
+        degenerate_weight=degenerate_weight,
     )
     if cfg.advantage_stats == "generated" and generated_mean is not None:
         row_advantages[real] = _with_generated_stats(

@@ -31,6 +31,8 @@ class GroupContext:
         success_by_key: per TransferQueue key of a recorded rollout, its success as judged when it was scored (the
             reward's ``success_key``), so the estimator never re-judges a shaped score.
         row_keys: the TransferQueue keys of the batch verl is about to pass to the estimator, in its row order.
+        degenerate_weight: the factor on degenerate groups' advantages this step (``degenerate_loss_share``; 1 = none),
+            decided once by the trainer from the step's kept rows and logged as ``aero/batch/degenerate_weight``.
     """
 
     p: dict[str, float]
@@ -40,6 +42,7 @@ class GroupContext:
     generated_std: dict[str, float]
     success_by_key: dict[str, bool]
     row_keys: list[str]
+    degenerate_weight: float = 1.0
 
     def row_success_for(self, uids: np.ndarray) -> np.ndarray:
         """Per-row success of the batch (padding rows False), aligned with verl's rows by ``row_keys``.

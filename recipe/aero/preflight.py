@@ -138,6 +138,12 @@ def _check_batches(cfg, errors: list[str]) -> None:
             f"actor_rollout_ref.rollout.tensor_model_parallel_size={rollout.tensor_model_parallel_size} does not "
             f"divide trainer.n_gpus_per_node * trainer.nnodes = {n_gpus}"
         )
+    if adaptive_rollout(cfg) and cfg.critic.get("enable"):
+        errors.append(
+            "critic.enable=True: AERO's update plan (algorithm.aero.update_sizing) sizes the actor's mini-batches of "
+            "its curated batch, and a critic's update would pad that batch back to GRPO's mini-batch; AERO's "
+            "estimator needs no critic, set critic.enable=False"
+        )
     dp = _data_parallel_size(cfg, n_gpus, errors)
     if dp is None or adaptive_rollout(cfg):
         return  # AERO mini-batches have ragged sizes: verl pads them to dp; dynamic bsz is checked instead

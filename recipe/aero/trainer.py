@@ -27,6 +27,7 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from recipe.aero import group_context
 from recipe.aero.accounting import (
     CumulativeCounters,
+    batch_composition_metrics,
     step_compute_metrics,
     step_metrics,
     step_timing_metrics,
@@ -37,6 +38,7 @@ from recipe.aero.core.advantages import group_mean_std
 from recipe.aero.core.config import AeroConfig, AeroTrainerConfig, Arm
 from recipe.aero.core.exploration import GUIDANCE_NAMES, classify, first_round_sizes
 from recipe.aero.core.posterior import PosteriorStore
+from recipe.aero.core.update_sizing import plan_update
 from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, key_uid
 from recipe.aero.validation import pass_at_k_metrics
 
@@ -63,10 +65,13 @@ class AeroTrainer(PPOTrainerSync):
         self.trainer_mode = "sync"
         self.n_params = count_parameters(config.actor_rollout_ref.model.path)
         self.group_log_path = self.trainer_aero.group_log_path
-        # PPO mini-batches (optimizer steps) per training step, as GRPO takes them.
+        # PPO mini-batches (optimizer steps) per epoch, as GRPO takes them; each step's AERO update is planned from
+        # its trained rows and algorithm.aero.update_sizing (core/update_sizing.py).
         self.num_mini_batches = max(
             1, config.data.train_batch_size // config.actor_rollout_ref.actor.ppo_mini_batch_size
         )
+        self._rows_to_train = 0
+        self._update_plan = None
 
     def _build_replay_buffer(self) -> AeroReplayBuffer:
         sampler_config = self.config.trainer.v1.sampler
@@ -97,33 +102,68 @@ class AeroTrainer(PPOTrainerSync):
             }
         return super()._submit_batch_to_rollout(batch)
 
-    def _get_required_batch_multiple(self, dp_size: int) -> int:
-        """AERO pads its curated batch only to ``dp_size x`` the number of PPO mini-batches.
+    def _balance_batch(self, batch: KVBatchMeta, metrics: dict, logging_prefix="global_seqlen", keep_minibatch=False):
+        """verl's padding and balancing, with AERO's update planned first from the step's trained rows."""
+        self._rows_to_train = sum(not tag.get("is_padding", False) for tag in batch.tags)
+        self._update_plan = None
+        return super()._balance_batch(batch, metrics, logging_prefix=logging_prefix, keep_minibatch=keep_minibatch)
 
-        verl pads every batch to a multiple of ``ppo_mini_batch_size x rollout.n`` trajectories (the GRPO batch size
-        when there is one mini-batch) with 128-token synthetic rows. A curated AERO batch is smaller and its size
-        varies, so that rule would fill it back up with padding that costs log-prob and update compute.
+    def _get_required_batch_multiple(self, dp_size: int) -> int:
+        """AERO pads its curated batch only to ``dp_size x`` its planned mini-batches (``core/update_sizing.py``).
+
+        verl pads every batch to a multiple of ``ppo_mini_batch_size x rollout.n`` trajectories (GRPO's mini-batch)
+        with 128-token synthetic rows. A curated AERO batch is smaller and its size varies, so that rule would fill it
+        back up with padding that costs log-prob and update compute; the plan needs at most ``dp_size x mini-batches
+        - 1`` such rows.
         """
         if not self.arm.adaptive_rollout or self.use_critic:
             return super()._get_required_batch_multiple(dp_size)
-        return dp_size * self.num_mini_batches
+        self._update_plan = plan_update(
+            self._rows_to_train,
+            sizing=self.aero.update_sizing,
+            grpo_mini_batches=self.num_mini_batches,
+            grpo_mini_batch_rows=self.config.actor_rollout_ref.actor.ppo_mini_batch_size * self.aero.budget,
+            dp_size=dp_size,
+        )
+        return dp_size * self._update_plan.mini_batches
 
     def _update_actor(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
-        """AERO splits its curated batch into as many mini-batches (optimizer steps) as GRPO takes per step.
+        """verl's update; AERO's curated batch is split into the mini-batches its plan decided.
 
         verl's ``_update_actor`` reads the mini-batch size, in trajectories, as ``actor.ppo_mini_batch_size x
-        rollout.n`` from the config when called; for this call only, they are set so that their product is
-        ``len(batch) / num_mini_batches`` (the batch was padded to a multiple of that by the method above).
+        rollout.n`` from the config when called; for this call only, they are set so that their product is the
+        plan's rows per mini-batch (the batch was padded to a multiple of that by the method above). Both arms log
+        the update's shape (``aero/update/*``).
         """
-        if not self.arm.adaptive_rollout or self.use_critic:
-            return super()._update_actor(batch, metrics)
         actor, rollout = self.config.actor_rollout_ref.actor, self.config.actor_rollout_ref.rollout
-        saved = actor.ppo_mini_batch_size, rollout.n
-        actor.ppo_mini_batch_size, rollout.n = len(batch) // self.num_mini_batches, 1
-        try:
-            return super()._update_actor(batch, metrics)
-        finally:
-            actor.ppo_mini_batch_size, rollout.n = saved
+        plan = self._update_plan
+        if plan is None:  # verl's own sizing (GRPO, fixed rollouts)
+            mini_batch_rows = actor.ppo_mini_batch_size * rollout.n
+            batch = super()._update_actor(batch, metrics)
+            mini_batches = len(batch) // mini_batch_rows
+            padding = sum(tag.get("is_padding", False) for tag in batch.tags)
+        else:
+            if len(batch) != plan.padded_rows:
+                raise RuntimeError(
+                    f"AERO update planned for {plan.padded_rows} rows ({plan.trained_rows} trained) but verl's batch "
+                    f"holds {len(batch)}: the padding rule changed under the trainer"
+                )
+            saved = actor.ppo_mini_batch_size, rollout.n
+            actor.ppo_mini_batch_size, rollout.n = plan.mini_batch_rows, 1
+            try:
+                batch = super()._update_actor(batch, metrics)
+            finally:
+                actor.ppo_mini_batch_size, rollout.n = saved
+            mini_batch_rows, mini_batches, padding = plan.mini_batch_rows, plan.mini_batches, plan.padding_rows
+        metrics.update(
+            {
+                "aero/update/mini_batches": float(mini_batches),
+                "aero/update/optimizer_steps": float(mini_batches * int(actor.ppo_epochs)),
+                "aero/update/mini_batch_rollouts": float(mini_batch_rows),
+                "aero/update/padding_rows": float(padding),
+            }
+        )
+        return batch
 
     def _step_once(self, metrics: dict, timing_raw: dict, sample_batch_size: int) -> KVBatchMeta:
         """verl's single update, or none when the sampler found nothing to train (logged and counted)."""
@@ -135,6 +175,7 @@ class AeroTrainer(PPOTrainerSync):
             logger.warning("skipping the update: %s", skip)
             self._skipped_update = True
             metrics["aero/skipped_update"] = 1.0
+            metrics["aero/update/optimizer_steps"] = 0.0
             self._update_posterior(self.replay_buffer.last_record, metrics)
             return skip.batch
 
@@ -148,6 +189,9 @@ class AeroTrainer(PPOTrainerSync):
         record = self.replay_buffer.last_record
         # Every arm's posterior learns; only the posterior advantage half reads it.
         group_p = self._update_posterior(record, metrics)
+        max_share = self.aero.degenerate_loss_share if self.arm.posterior_advantage else None
+        composition = batch_composition_metrics(record, max_share)
+        metrics.update(composition)
         if not self.arm.posterior_advantage:
             batch = super()._compute_advantage(batch, metrics)
         else:
@@ -161,6 +205,7 @@ class AeroTrainer(PPOTrainerSync):
                 generated_std=dict(zip(uids, generated_std.tolist(), strict=True)),
                 success_by_key=dict(zip(record.keys, record.success.tolist(), strict=True)),
                 row_keys=list(batch.keys),
+                degenerate_weight=composition["aero/batch/degenerate_weight"],
             )
             with group_context.attached(context):
                 batch = super()._compute_advantage(batch, metrics)

@@ -57,6 +57,9 @@ AERO_METRICS = [
     "aero/cumulative/update_flops",
     *(f"aero/failed/{name}" for name in ("prompts", "rollouts", "nonfinite_scores")),
     "aero/skipped_update",
+    *(f"aero/update/{name}" for name in ("mini_batches", "optimizer_steps", "mini_batch_rollouts", "padding_rows")),
+    "aero/batch/degenerate_rollout_share",
+    "aero/batch/degenerate_weight",
     *(f"aero/timing/{name}" for name in ("explore_phase_s", "rescue_tail_s", "generation_span_s")),
     "aero/timing/critical_path_rounds",
     "aero/timing/max_rounds",
@@ -108,15 +111,62 @@ def test_generated_rollouts_equal_the_reward_calls_made(aero_run, grpo_run):
         assert all(m["aero/failed/prompts"] == 0 and m["aero/failed/rollouts"] == 0 for m in steps.values())
 
 
-def test_aero_takes_as_many_optimizer_steps_as_grpo(aero_run, grpo_run):
-    """6 prompts per step, PPO mini-batch 3: two optimizer steps per training step in both arms, read from the
-    optimizer's own counter (Adam's ``step`` per parameter) in the step-2 checkpoint, although AERO's curated batch
-    is smaller and of varying size."""
+def adam_steps(result: RunResult, step: int) -> set[float]:
+    """The optimizer's own counter (Adam's ``step`` per parameter) in the actor checkpoint of ``step``."""
+    path = result.checkpoint_dir / f"global_step_{step}" / "actor" / "optim_world_size_1_rank_0.pt"
+    state = torch.load(path, map_location="cpu", weights_only=False)["state"]
+    return {float(param["step"]) for param in state.values()}
+
+
+def test_update_sizing_decides_the_optimizer_steps(aero_run, grpo_run, samples_run):
+    """6 prompts per step, PPO mini-batch 3 (24 trajectories at budget 8), 1 PPO epoch, read from Adam's counter in
+    the step-2 checkpoint. GRPO takes 2 optimizer steps per training step; AERO with ``update_sizing=steps`` takes
+    GRPO's 2 on its smaller curated batch; with ``samples`` it takes round_half_up(trained rows / 24) per step, the
+    trained rows counted from the group log (not from the trainer's metrics), here fewer than GRPO's."""
     for result, trained in ((aero_run, AERO_STEPS), (grpo_run, GRPO_STEPS)):
         completed(result, trained)
-        path = result.checkpoint_dir / "global_step_2" / "actor" / "optim_world_size_1_rank_0.pt"
-        state = torch.load(path, map_location="cpu", weights_only=False)["state"]
-        assert {float(param["step"]) for param in state.values()} == {4.0}, result.run_dir
+        assert adam_steps(result, 2) == {4.0}, result.run_dir
+    steps = completed(samples_run, GRPO_STEPS)
+    kept = {step: 0 for step in GRPO_STEPS}
+    for row in group_rows(samples_run):
+        kept[row["step"]] += sum(row["kept"])
+    expected = {step: max(1, math.floor(rows / (3 * BUDGET) + 0.5)) for step, rows in kept.items()}
+    assert adam_steps(samples_run, 2) == {float(sum(expected.values()))}, (kept, expected)
+    assert sum(expected.values()) < 4, kept  # the crafted schedule keeps fewer than 36 rows a step: fewer steps
+    for step, m in steps.items():
+        assert m["aero/update/optimizer_steps"] == m["aero/update/mini_batches"] == expected[step], (step, m)
+        assert m["aero/update/mini_batch_rollouts"] * expected[step] == kept[step] + m["aero/update/padding_rows"]
+
+
+def test_degenerate_groups_are_capped_at_their_loss_share(samples_run):
+    """``degenerate_loss_share=0.25``: each step's degenerate rows (counted from the group log) get the weight
+    min(1, (0.25 / 0.75) * mixed rows / degenerate rows), which the trained advantages show: a degenerate row's
+    advantage is the posterior advantage (first visits: p from the prior and this step's counts) times that weight."""
+    steps = completed(samples_run, GRPO_STEPS)
+    rows_by_step: dict[int, list[dict]] = {}
+    for row in group_rows(samples_run):
+        rows_by_step.setdefault(row["step"], []).append(row)
+    seen: set[str] = set()
+    for step, m in sorted(steps.items()):
+        degenerate = [r for r in rows_by_step[step] if r["n_correct"] in (0, r["n_generated"])]
+        n_degenerate = sum(sum(r["kept"]) for r in degenerate)
+        n_mixed = sum(sum(r["kept"]) for r in rows_by_step[step]) - n_degenerate
+        share = n_degenerate / (n_degenerate + n_mixed)
+        weight = min(1.0, n_mixed / (3 * n_degenerate))
+        assert share > 0.25, (step, n_degenerate, n_mixed)  # the crafted schedule: the cap binds
+        assert m["aero/batch/degenerate_weight"] == pytest.approx(weight), (step, m)
+        assert m["aero/batch/degenerate_rollout_share"] == pytest.approx(share)
+        assert m["aero/batch/degenerate_loss_share"] == pytest.approx(0.25)
+        for row in degenerate:
+            if row["prompt"] in seen:
+                continue  # a revisit's p carries the decayed earlier counts
+            c, n = row["n_correct"], row["n_generated"]
+            p = (1 + c) / (2 + n)  # first visit: the Beta(1, 1) prior plus this step's generated counts
+            r = 1.0 if c else 0.0
+            expected = weight * (r - p) / (math.sqrt(p * (1 - p)) + 1e-6)
+            trained = [a for a, kept in zip(row["advantage"], row["kept"], strict=True) if kept]
+            assert trained == pytest.approx([expected] * len(trained), rel=1e-4), (row, weight)
+        seen.update(row["prompt"] for row in rows_by_step[step])
 
 
 def test_generation_split_into_exploration_and_rescue_tail(aero_run, grpo_run):

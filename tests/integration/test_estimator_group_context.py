@@ -1,5 +1,7 @@
 """The trainer's group context reaches the ``aero`` estimator through verl's own compute_advantage call."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -172,3 +174,27 @@ def test_grpo_advantage_half_is_verl_grpo_even_for_degenerate_groups():
     with group_context.attached(context):
         posterior = _run(_data(scores, uids))
     assert np.all(posterior[2:5] < 0) and np.all(posterior[5:] > 0)  # the default half does give them one
+
+
+def test_degenerate_weight_from_the_context_or_from_the_rows():
+    """Group u mixed (2 rows), group v all wrong (4 kept rows): with degenerate_loss_share 0.5 the estimator scales
+    v's posterior advantages by the trainer's weight when a context is attached, else by its own from the rows
+    (0.5 / 0.5 * 2 mixed / 4 degenerate = 0.5); u's GRPO advantages never change."""
+    data = _data([1.0, 0.0, 0.0, 0.0, 0.0, 0.0], ["u", "u", "v", "v", "v", "v"])
+    unweighted = _run(data)
+    from_rows = _run(data, degenerate_loss_share=0.5)
+    np.testing.assert_allclose(from_rows[:2], unweighted[:2], rtol=1e-6)
+    np.testing.assert_allclose(from_rows[2:], 0.5 * unweighted[2:], rtol=1e-6)
+    context = _context(
+        {"u": 0.5, "v": 0.1},
+        {"u": 2, "v": 8},
+        {"u": 1, "v": 0},
+        {"u": 0.5, "v": 0.0},
+        {"u": 0.7, "v": 0.0},
+        [("u", True), ("u", False)] + [("v", False)] * 4,
+    )
+    context = dataclasses.replace(context, degenerate_weight=0.125)
+    with group_context.attached(context):
+        weighted = _run(data, degenerate_loss_share=0.5)
+    expected = posterior_advantage(np.zeros(4), 0.1, AeroConfig().epsilon) * 0.125
+    np.testing.assert_allclose(weighted[2:], expected, rtol=1e-6)

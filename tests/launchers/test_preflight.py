@@ -103,6 +103,12 @@ def test_aero_requires_dynamic_bsz(aero_fsdp):
     assert any(e.startswith("actor_rollout_ref.ref.log_prob_use_dynamic_bsz=False") for e in errors)
 
 
+def test_adaptive_rollouts_refuse_a_critic(aero_fsdp):
+    """AERO's update plan sizes the actor's mini-batches only; verl would pad the batch for a critic's update."""
+    errors = _errors(_with(aero_fsdp, critic__enable=True))
+    assert any(e.startswith("critic.enable=True") and "update_sizing" in e for e in errors)
+
+
 def test_token_budget_must_fit_one_sequence(aero_fsdp):
     cfg = _with(aero_fsdp, data__max_prompt_length=1024, data__max_response_length=3072)
     errors = _errors(_with(cfg, actor_rollout_ref__actor__ppo_max_token_len_per_gpu=2048))

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from recipe.aero.accounting import CumulativeCounters, StepRecord, step_metrics, zero_advantage_share
+from recipe.aero.accounting import (
+    CumulativeCounters,
+    StepRecord,
+    batch_composition_metrics,
+    step_metrics,
+    zero_advantage_share,
+)
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.curation import curate_batch
 from recipe.aero.core.strata import stratify
@@ -115,3 +121,19 @@ def test_pass_at_k_metrics_are_unbiased_per_data_source():
         "aero_val/a/pass@4",
         "aero_val/a/pass@8",
     }
+
+
+def test_batch_composition_counts_kept_rows_of_degenerate_groups():
+    """LAYOUT kept rows, by hand: rescued 1+1, low 1+1, high-success mixed 4 (8 mixed); failed rescue and all-correct
+    degenerate_keep 4 each (8 degenerate)."""
+    record = _record(LAYOUT)
+    assert batch_composition_metrics(record, None) == {
+        "aero/batch/degenerate_rollout_share": 0.5,
+        "aero/batch/degenerate_weight": 1.0,
+    }
+    uncapped = batch_composition_metrics(record, 1.0)
+    assert uncapped["aero/batch/degenerate_weight"] == 1.0 and uncapped["aero/batch/degenerate_loss_share"] == 0.5
+    capped = batch_composition_metrics(record, 0.25)
+    assert capped["aero/batch/degenerate_weight"] == pytest.approx(1 / 3)  # (0.25 / 0.75) * 8 / 8
+    assert capped["aero/batch/degenerate_loss_share"] == pytest.approx(0.25)
+    assert capped["aero/batch/degenerate_rollout_share"] == 0.5  # the rows stay; only their weight changes

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recipe.aero.core.advantages import aero_advantages, group_mean_std, grpo_advantages
+from recipe.aero.core.advantages import aero_advantages, degenerate_loss_weight, group_mean_std, grpo_advantages
 from recipe.aero.core.config import AeroConfig
 
 FAST = settings(max_examples=80, deadline=None)
@@ -104,3 +104,41 @@ def test_posterior_scope_all_replaces_the_mean_by_p():
 def test_singleton_group_uses_mean_zero_std_one():
     mean, std = group_mean_std(np.array([3.0, 1.0, 2.0]), np.array([0, 1, 1]), 2)
     assert mean.tolist() == [0.0, 1.5] and std[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("degenerate_rows", "mixed_rows", "max_share", "weight"),
+    [
+        (40, 20, 1.0, 1.0),  # no cap (the default)
+        (40, 20, 0.5, 0.5),  # 40 degenerate rows then weigh as much as the 20 mixed ones
+        (10, 20, 0.5, 1.0),  # already below the cap: untouched
+        (30, 10, 0.25, 1 / 9),  # (1/3) * 10 / 30
+        (12, 0, 0.5, 0.0),  # nothing mixed: nothing the degenerate groups may outweigh
+        (0, 0, 0.5, 1.0),
+    ],
+)
+def test_degenerate_loss_weight_caps_their_share(degenerate_rows, mixed_rows, max_share, weight):
+    w = degenerate_loss_weight(degenerate_rows, mixed_rows, max_share)
+    assert w == pytest.approx(weight)
+    if degenerate_rows and mixed_rows:
+        assert w * degenerate_rows / (w * degenerate_rows + mixed_rows) <= max_share + 1e-12
+
+
+@pytest.mark.parametrize("max_share", [0.0, -0.1, 1.2])
+def test_degenerate_loss_weight_refuses_a_share_outside_0_1(max_share):
+    with pytest.raises(ValueError, match="degenerate_loss_share"):
+        degenerate_loss_weight(4, 4, max_share)
+
+
+def test_degenerate_weight_scales_only_the_posterior_advantages():
+    """Group 0 mixed (GRPO), group 1 all correct (posterior): only group 1's advantages change, by the factor."""
+    scores = np.array([1.0, 0.0, 1.0, 1.0])
+    success = scores > 0
+    group_index = np.array([0, 0, 1, 1])
+    group_p = np.array([0.5, 0.8])
+    cfg = AeroConfig()
+    full = aero_advantages(scores, success, group_index, group_p, cfg)
+    scaled = aero_advantages(scores, success, group_index, group_p, cfg, degenerate_weight=0.25)
+    np.testing.assert_allclose(scaled[:2], full[:2])
+    np.testing.assert_allclose(scaled[2:], 0.25 * full[2:])
+    assert (full[2:] > 0).all()

@@ -39,6 +39,9 @@ SPEC_DEFAULTS = {
     "guidance_min_evidence": 2.0,
     # Rescue race with aborted siblings (DESIGN.md §2.3, our variant): off by default.
     "rescue_race": False,
+    # How the update is sized (DESIGN.md §2.8, open in the paper) and the degenerate groups' loss cap (§2.6, ours).
+    "update_sizing": "steps",
+    "degenerate_loss_share": 1.0,
 }
 
 
@@ -110,6 +113,11 @@ INVALID = [
     ({"rescue_race": 1}, "rescue_race"),
     ({"rescue_race": True, "rollout": "fixed"}, "rescue_race"),  # a rescue round: adaptive rollouts only
     ({"rescue_race": True, "rescue_threshold": 0.25}, "rescue_race"),  # the race ends at the first success
+    ({"update_sizing": "tokens"}, "update_sizing"),
+    ({"update_sizing": None}, "update_sizing"),
+    ({"degenerate_loss_share": 0.0}, "degenerate_loss_share"),  # would silence degenerate groups: use keep=0
+    ({"degenerate_loss_share": 1.5}, "degenerate_loss_share"),
+    ({"degenerate_loss_share": "half"}, "degenerate_loss_share"),
 ]
 
 

@@ -3,7 +3,8 @@
 Mixed groups get GRPO's (score - mean) / (std + eps) exactly as verl's ``compute_grpo_outcome_advantage``
 computes it (unbiased std; a group with a single rollout uses mean 0 and std 1), over the kept or the
 generated rollouts (``advantage_stats``). Degenerate groups get the posterior advantage
-(r - p) / (sqrt(p (1 - p)) + eps) with r = success. Rollouts that are not kept get 0.
+(r - p) / (sqrt(p (1 - p)) + eps) with r = success, scaled by the batch's degenerate loss weight
+(``degenerate_loss_share``, 1 by default). Rollouts that are not kept get 0.
 """
 
 from __future__ import annotations
@@ -58,6 +59,27 @@ def grpo_advantages(
     return centred / (std[group_index] + epsilon) if scale_by_std else centred
 
 
+def degenerate_loss_weight(degenerate_rows: int, mixed_rows: int, max_share: float) -> float:
+    """The factor on degenerate groups' advantages that caps their share of a batch's loss weight (DESIGN.md §2.6).
+
+    verl's policy loss is linear in each row's advantage for a positive factor (the PPO clip and dual clip select by
+    the advantage's sign only), so scaling a row's advantage by w weights its loss term by w. With D degenerate and
+    M mixed trained rows, w = min(1, s / (1 - s) * M / D) gives w D / (w D + M) <= s: with s = 0.5 the degenerate
+    groups together count no more than the mixed ones. s = 1 (the default) is no cap; a batch with no mixed row
+    and s < 1 gets w = 0 (nothing but degenerate groups: nothing they may outweigh).
+
+    Args:
+        degenerate_rows: trained rows of degenerate groups.
+        mixed_rows: trained rows of mixed groups.
+        max_share: ``algorithm.aero.degenerate_loss_share`` in (0, 1].
+    """
+    if not 0.0 < max_share <= 1.0:
+        raise ValueError(f"degenerate_loss_share must lie in (0, 1], got {max_share}")
+    if max_share == 1.0 or degenerate_rows == 0:
+        return 1.0
+    return min(1.0, max_share / (1.0 - max_share) * mixed_rows / degenerate_rows)
+
+
 def aero_advantages(
     scores: np.ndarray,
     success: np.ndarray,
@@ -68,6 +90,7 @@ def aero_advantages(
     keep: np.ndarray | None = None,
     degenerate: np.ndarray | None = None,
     scale_by_std: bool = True,
+    degenerate_weight: float = 1.0,
 ) -> np.ndarray:
     """AERO advantage per rollout for a batch of ragged groups.
 
@@ -84,6 +107,7 @@ def aero_advantages(
         scale_by_std: False for verl's ``norm_adv_by_std_in_grpo=False``: mixed groups are centred but not divided
             by their std, exactly as verl's ``grpo`` then does; degenerate groups keep the posterior advantage,
             whose scale sqrt(p (1 - p)) is part of its definition (DESIGN.md §2.6).
+        degenerate_weight: factor on the degenerate groups' posterior advantages (:func:`degenerate_loss_weight`).
 
     Returns:
         float64[R] advantages.
@@ -110,7 +134,7 @@ def aero_advantages(
         mixed = centred / (std[group_index] + cfg.epsilon) if scale_by_std else centred
     else:
         mixed = grpo_advantages(scores, group_index, num_groups, cfg.epsilon, stats_rows, scale_by_std)
-    posterior = posterior_advantage(success, group_p[group_index], cfg.epsilon)
+    posterior = posterior_advantage(success, group_p[group_index], cfg.epsilon) * degenerate_weight
     advantages = np.where(np.asarray(degenerate, dtype=bool)[group_index], posterior, mixed)
     advantages[~keep] = 0.0
     return advantages

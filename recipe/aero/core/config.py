@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from recipe.aero.core.curation_rules import GROUP_KINDS, curation_rule_names
+from recipe.aero.core.update_sizing import UPDATE_SIZINGS
 
 CONFIG_PREFIX = "algorithm.aero"
 TRAINER_CONFIG_PREFIX = "trainer.v1.aero"
@@ -48,6 +49,7 @@ _FLOAT_KEYS = (
     "known_solved_mean",
     "known_failing_mean",
     "guidance_min_evidence",
+    "degenerate_loss_share",
 )
 _STR_KEYS = (
     "rollout",
@@ -58,6 +60,7 @@ _STR_KEYS = (
     "posterior_scope",
     "advantage_stats",
     "success_key",
+    "update_sizing",
 )
 
 
@@ -143,6 +146,13 @@ class AeroConfig(_FromMapping):
         rescue_race: Rescue in one round of the whole remaining budget whose still-running siblings are aborted at
             the first success (DESIGN.md §2.3, our variant; off = the paper's rounds of ``n_extra``). Aborted
             rollouts are counted (``aero/race/*``) and never trained.
+        update_sizing: How the update of the curated batch is sized (DESIGN.md §2.8, open in the paper): ``steps``
+            takes GRPO's number of optimizer steps per epoch; ``samples`` gives each optimizer step GRPO's mini-batch
+            in trajectories (``ppo_mini_batch_size x budget``), so the number of steps follows the kept rollouts.
+        degenerate_loss_share: Largest share of a batch's loss weight that degenerate (posterior-advantage) groups
+            may carry (DESIGN.md §2.6, our variant, beyond the paper); their rows' advantages are scaled by
+            ``min(1, s / (1 - s) x mixed rows / degenerate rows)``. 1 = no cap (the paper's AERO); 0.5 = together
+            they count no more than the mixed groups.
     """
 
     rollout: str = "adaptive"
@@ -173,6 +183,8 @@ class AeroConfig(_FromMapping):
     known_failing_mean: float = 0.2
     guidance_min_evidence: float = 2.0
     rescue_race: bool = False
+    update_sizing: str = "steps"
+    degenerate_loss_share: float = 1.0
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -227,9 +239,12 @@ class AeroConfig(_FromMapping):
             ("advantage", ADVANTAGE_MODES),
             ("posterior_scope", POSTERIOR_SCOPES),
             ("advantage_stats", ADVANTAGE_STATS),
+            ("update_sizing", UPDATE_SIZINGS),
         ):
             if getattr(self, key) not in allowed:
                 raise _refuse(key, getattr(self, key), f"must be one of {list(allowed)}")
+        if not 0.0 < self.degenerate_loss_share <= 1.0:
+            raise _refuse("degenerate_loss_share", self.degenerate_loss_share, "must lie in (0, 1] (1 = no cap)")
         if not self.success_key:
             raise _refuse("success_key", self.success_key, "must be a non-empty string")
         if self.guided_exploration and self.rollout != "adaptive":
