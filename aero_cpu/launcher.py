@@ -82,7 +82,7 @@ def read_run_history(path: str | Path) -> History:
 
 
 def cpu_env(extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The driver environment: the current one plus the CPU platform and offline switches."""
+    """The driver environment: the current one plus the CPU platform, offline switches and Ray's usage stats off."""
     env = dict(os.environ)
     env.update(
         {
@@ -91,6 +91,8 @@ def cpu_env(extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
             "TRANSFORMERS_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
             "RAY_DEDUP_LOGS": "0",
+            # No usage-stats reports to Ray's servers: read by the driver's ray.init, which starts the local cluster.
+            "RAY_USAGE_STATS_ENABLED": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -21,6 +21,7 @@ from aero_cpu.tiny_assets import TinyAssetPaths
 
 DEFAULT_RAY_NUM_CPUS = 16
 VLLM_CPU_KVCACHE_GIB = "1"
+RAY_USAGE_STATS_OFF = {"RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def runtime_env_overrides(env: Mapping[str, str]) -> list[str]:
@@ -96,8 +97,12 @@ def cpu_overrides(n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS) -> 
         f"++ray_kwargs.ray_init.num_gpus={n_gpus}",
         "++ray_kwargs.ray_init.include_dashboard=False",
         # VLLM_CPU_KVCACHE_SPACE: vLLM's KV cache in host memory, GiB per engine (its default, 4, is far more than
-        # tiny models need on a 24 GiB machine shared by several runs).
-        *runtime_env_overrides({"VERL_PLATFORM": "cpu", "VLLM_CPU_KVCACHE_SPACE": VLLM_CPU_KVCACHE_GIB}),
+        # tiny models need on a 24 GiB machine shared by several runs). RAY_USAGE_STATS_ENABLED=0: no usage reports
+        # to Ray's servers (the driver's environment, aero_cpu.launcher.cpu_env, is what the local cluster reads;
+        # here it reaches every worker as well).
+        *runtime_env_overrides(
+            {"VERL_PLATFORM": "cpu", "VLLM_CPU_KVCACHE_SPACE": VLLM_CPU_KVCACHE_GIB, **RAY_USAGE_STATS_OFF}
+        ),
     ]
 
 

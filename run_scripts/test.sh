@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source run_scripts/_venv.sh
+# No usage reports to Ray's servers from the test runs (CI included: .ci/run runs this script); the CPU harness
+# (aero_cpu.launcher.cpu_env, aero_cpu.overrides.cpu_overrides) sets it too, for runs started without this script.
+export RAY_USAGE_STATS_ENABLED=0
 
 set +e
 python -m pytest "$@"

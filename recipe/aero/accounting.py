@@ -51,6 +51,9 @@ class StepRecord:
         aborted_sessions: per aborted sibling, its session id.
         aborted_prompt_tokens: per aborted sibling, its prompt length in tokens.
         aborted_response_tokens: per aborted sibling, the tokens it generated before the abort.
+        failure_causes: what made the failed prompts fail, ``"<ExceptionType>: <message>"`` -> prompts.
+        failed_prompt_tokens: prompt tokens of the rollouts removed as failed or NaN/inf (generated, never trained).
+        failed_response_tokens: their response tokens.
         advantage: per rollout, the advantage it was trained with (NaN when not trained); set by the trainer.
     """
 
@@ -81,7 +84,29 @@ class StepRecord:
     aborted_sessions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     aborted_prompt_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     aborted_response_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    failure_causes: dict[str, int] = field(default_factory=dict)
+    failed_prompt_tokens: int = 0
+    failed_response_tokens: int = 0
     advantage: np.ndarray | None = None
+
+    def nothing_kept_because_of_failures(self) -> bool:
+        """True when failed prompts and NaN/inf scores removed every rollout (no group was left to curate)."""
+        return not self.kept.any() and len(self.uids) == 0 and (self.failed_prompts + self.nonfinite_scores) > 0
+
+    def why_nothing_kept(self) -> str:
+        """The causes of a step with nothing to train, in words: failures, NaN/inf scores, dropped groups."""
+        reasons = []
+        if self.failed_prompts:
+            reasons.append(f"{self.failed_prompts} prompt(s) failed, {describe_causes(self.failure_causes)}")
+        if self.nonfinite_scores:
+            written = len(self.kept) + self.failed_rollouts
+            reasons.append(
+                f"{self.nonfinite_scores} of {written} rollouts ({self.nonfinite_scores / max(written, 1):.0%}) "
+                "scored NaN or inf"
+            )
+        if len(self.uids):
+            reasons.append(f"every one of the {len(self.uids)} remaining groups was dropped by curation")
+        return "; ".join(reasons) or "the step had no rollout"
 
     def set_trained_advantages(self, keys: list[str], values: np.ndarray) -> None:
         """Records the advantage each trained rollout (by TransferQueue key) was given."""
@@ -132,6 +157,26 @@ class StepRecord:
         return np.bincount(self.group_index, weights=self.is_rescue, minlength=len(self.uids)).astype(np.int64)
 
 
+def describe_causes(causes: dict[str, int]) -> str:
+    """What failed, by exception type: ``"failed with: ValueError: bad answer (6 prompts failed with ValueError)"``.
+
+    Each type is shown once, with its first message and the number of prompts it failed (messages often differ
+    only by the prompt they name).
+    """
+    if not causes:
+        return "no failure cause recorded"
+    by_type: dict[str, tuple[str, int]] = {}
+    for cause, count in causes.items():
+        kind = cause.split(":", 1)[0]
+        first, total = by_type.get(kind, (cause, 0))
+        by_type[kind] = (first, total + count)
+    parts = [
+        f"{first} ({total} prompt{'s' if total != 1 else ''} failed with {kind})"
+        for kind, (first, total) in by_type.items()
+    ]
+    return "failed with: " + "; ".join(parts)
+
+
 def step_metrics(record: StepRecord, n_extra: int) -> dict[str, float]:
     """The ``aero/*`` counts of one step: generation, training, curation, strata, rescue.
 
@@ -145,15 +190,18 @@ def step_metrics(record: StepRecord, n_extra: int) -> dict[str, float]:
     kept, rescue = record.kept.astype(bool), record.is_rescue.astype(bool)
     tokens = record.response_tokens.astype(np.float64)
     aborted_tokens = float(record.aborted_response_tokens.sum())
+    failed_tokens = float(record.failed_response_tokens)
     n_groups = max(len(record.uids), 1)
     metrics = {
         "aero/gen/rollouts": float(len(kept)),
         "aero/gen/rollouts_explore": float((~rescue).sum()),
         "aero/gen/rollouts_rescue": float(rescue.sum()),
-        "aero/gen/response_tokens": float(tokens.sum()) + aborted_tokens,
+        "aero/gen/response_tokens": float(tokens.sum()) + aborted_tokens + failed_tokens,
         "aero/gen/response_tokens_explore": float(tokens[~rescue].sum()),
         "aero/gen/response_tokens_rescue": float(tokens[rescue].sum()) + aborted_tokens,
-        "aero/gen/prompt_tokens": float(record.prompt_tokens.sum() + record.aborted_prompt_tokens.sum()),
+        "aero/gen/prompt_tokens": float(
+            record.prompt_tokens.sum() + record.aborted_prompt_tokens.sum() + record.failed_prompt_tokens
+        ),
         "aero/race/aborted_rollouts": float(len(record.aborted_uids)),
         "aero/race/aborted_response_tokens": aborted_tokens,
         "aero/train/rollouts": float(kept.sum()),
@@ -163,6 +211,7 @@ def step_metrics(record: StepRecord, n_extra: int) -> dict[str, float]:
         "aero/failed/prompts": float(record.failed_prompts),
         "aero/failed/rollouts": float(record.failed_rollouts),
         "aero/failed/nonfinite_scores": float(record.nonfinite_scores),
+        "aero/failed/response_tokens": failed_tokens,
     }
     rollout_stratum = record.stratum[record.group_index]
     for stratum, name in STRATUM_NAMES.items():
@@ -254,14 +303,18 @@ def zero_advantage_share(group_index: np.ndarray, advantages_abs_max: np.ndarray
 def step_compute_metrics(
     record: StepRecord, n_params: int, *, with_reference: bool, ppo_epochs: int
 ) -> dict[str, float]:
-    """``aero/compute/*`` FLOPs of one step: generation over every generated rollout (aborted race siblings
-    included), log-prob recomputation and the update over the kept ones only (core estimate: 2 x params per token
-    forward, 6 x forward + backward)."""
+    """``aero/compute/*`` FLOPs of one step: generation over every generated rollout (aborted race siblings and
+    rollouts removed as failed or NaN/inf included: they cost the engine as much), log-prob recomputation and the
+    update over the kept ones only (core estimate: 2 x params per token forward, 6 x forward + backward)."""
     kept = record.kept.astype(bool)
     return step_flops(
         n_params,
-        gen_prompt_tokens=int(record.prompt_tokens.sum() + record.aborted_prompt_tokens.sum()),
-        gen_response_tokens=int(record.response_tokens.sum() + record.aborted_response_tokens.sum()),
+        gen_prompt_tokens=int(
+            record.prompt_tokens.sum() + record.aborted_prompt_tokens.sum() + record.failed_prompt_tokens
+        ),
+        gen_response_tokens=int(
+            record.response_tokens.sum() + record.aborted_response_tokens.sum() + record.failed_response_tokens
+        ),
         train_prompt_tokens=int(record.prompt_tokens[kept].sum()),
         train_response_tokens=int(record.response_tokens[kept].sum()),
         with_reference=with_reference,

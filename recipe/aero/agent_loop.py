@@ -12,8 +12,11 @@ With ``rescue_race`` a rescue round is a race (DESIGN.md §2.3): the remaining b
 success every sibling still generating is aborted through verl's ``abort_request``. An aborted rollout is never
 scored nor written to TransferQueue (it may hold no token at all, which verl's postprocess cannot take); the
 prompt's terminal tag lists it (``ABORTED_TAG``: session, prompt and response tokens) for the sampler to count.
-Validation and arms with fixed rollouts (the GRPO baseline, ``algorithm.aero.rollout=fixed``) run verl's loop
-unchanged.
+Every reward call is awaited under ``trainer.v1.aero.reward_timeout_s`` (verl's has no deadline); a miss fails the
+rollout like an engine error, and a prompt's terminal status is published only once every session of its last round
+has ended, on the error paths too (DESIGN.md §2.10).
+Validation and arms with fixed rollouts (the GRPO baseline, ``algorithm.aero.rollout=fixed``) run verl's loop,
+unchanged but for the reward deadline.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import ray
 import transfer_queue as tq
 from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ, AgentLoopWorkerTQ
 
-from recipe.aero.core.config import AeroConfig, Arm
+from recipe.aero.core.config import AeroConfig, AeroTrainerConfig, Arm
 from recipe.aero.core.rescue import next_round_size
 from recipe.aero.success import scored_rollout_success
 from verl_patches import llm_request_slot
@@ -45,8 +48,15 @@ _STARTED_AT = contextvars.ContextVar("aero_started_at", default=None)
 # The prompt's terminal TransferQueue tag lists its aborted race siblings under this key, as
 # [session, prompt_tokens, response_tokens] triples (the sampler counts them; they have no row).
 ABORTED_TAG = "aero_aborted"
+# A prompt whose loop failed gets, in its terminal tag, what failed: "<ExceptionType>: <message>" of the first error
+# (a reward that raises, an engine error), so the trainer can name the cause when a step has nothing to train.
+FAILURE_TAG = "aero_failure"
 # Seconds between abort attempts for a sibling whose request vLLM does not know yet (issued, not yet received).
 ABORT_RETRY_S = 0.02
+
+
+class RewardTimeoutError(TimeoutError):
+    """A reward call that missed ``trainer.v1.aero.reward_timeout_s``; fails its rollout (DESIGN.md §2.10)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +76,7 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         algorithm = self.config.algorithm
         self.aero = AeroConfig.from_mapping(algorithm.get("aero"))
         self.adaptive = Arm.of(algorithm.adv_estimator, self.aero).adaptive_rollout
+        self.trainer_aero = AeroTrainerConfig.from_mapping(self.config.trainer.v1.get("aero"))
         if self.adaptive and self.aero.rescue_race:
             llm_request_slot.apply()
 
@@ -80,6 +91,11 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         # a "failure" prompt's rows from the update and counts them.
         status = "failure"
         aborted: list[AbortedRollout] = []
+        # The round's sessions until they are gathered. An error before that (an abort that raises mid-race) must not
+        # publish the terminal status while they still generate: rows they wrote after it would reach a group the
+        # sampler has already judged (verl's own loop, too, publishes only after every session has ended).
+        unsettled: list[asyncio.Task] = []
+        failure: BaseException | None = None
         try:
             prompt.pop("__rollout_n__", None)
             prompt.pop("__do_sample__", None)
@@ -91,7 +107,7 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                 _ROUND.set(round_index)
                 race = self.aero.rescue_race and round_index > 0
                 slots = [RequestSlot() if race else None for _ in range(round_size)]
-                sessions = []
+                unsettled = sessions = []
                 for i, slot in enumerate(slots):
                     token = REQUEST_SLOT.set(slot)  # the task copies the context now: its own slot
                     sessions.append(
@@ -109,12 +125,10 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                 if race:
                     await _abort_siblings_at_first_success(sessions, slots)
                 results = await asyncio.gather(*sessions, return_exceptions=True)
-                errors = [result for result in results if isinstance(result, BaseException)]
-                for error in errors:
-                    logger.error(
-                        "AERO rollout failed for uid=%s", uid, exc_info=(type(error), error, error.__traceback__)
-                    )
+                unsettled = []
+                errors = _log_session_errors(uid, results)
                 if errors:
+                    failure = errors[0]
                     return
                 if not all(isinstance(r, bool) or (race and isinstance(r, AbortedRollout)) for r in results):
                     raise TypeError(f"AERO rollouts of uid={uid} returned {results!r}, expected one bool per session")
@@ -124,10 +138,16 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                 n_correct += sum(result is True for result in results)
                 round_index += 1
             status = "finished"
-        except Exception:
+        except Exception as error:
+            failure = error
             logger.exception("AERO rollout loop failed for uid=%s", uid)
         finally:
+            # Awaited, not cancelled: a session cancelled while its row is on its way to TransferQueue could still
+            # land it after the terminal status. Empty unless the loop broke off mid-round.
+            _log_session_errors(uid, await asyncio.gather(*unsettled, return_exceptions=True))
             tag = {"status": status}
+            if status == "failure":
+                tag[FAILURE_TAG] = failure_cause(failure)
             if aborted:
                 tag[ABORTED_TAG] = [[a.session, a.prompt_tokens, a.response_tokens] for a in aborted]
             await tq.async_kv_put(key=uid, partition_id="train", tag=tag)
@@ -136,6 +156,28 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         """verl's rollout, with its start time noted for the generation split (``core/timing.py``)."""
         _STARTED_AT.set(time.time())
         return await super()._run_agent_loop(*args, **kwargs)
+
+    async def _compute_score(self, outputs, kwargs: dict) -> None:
+        """verl's reward call (to a reward-loop worker), under ``trainer.v1.aero.reward_timeout_s``.
+
+        verl awaits the reward worker without a deadline, so a custom reward that hangs would keep its prompt
+        ``running`` and the step waiting for ever. A miss raises :class:`RewardTimeoutError` out of the rollout: both
+        AERO's loop and verl's (validation, fixed-rollout arms) then end the prompt as ``failure`` and log the error
+        with the prompt's uid and the deadline. The reward worker's call is not stopped (a synchronous reward runs in
+        a thread that cannot be); its late result is dropped.
+        """
+        deadline = self.trainer_aero.reward_timeout_s
+        try:
+            async with asyncio.timeout(deadline) as timer:
+                await super()._compute_score(outputs, kwargs=kwargs)
+        except TimeoutError:
+            if not timer.expired():  # the reward's own TimeoutError, raised through the reward worker
+                raise
+            raise RewardTimeoutError(
+                f"reward of uid={kwargs.get('uid')} session={kwargs.get('session_id')} "
+                f"(data_source={kwargs.get('data_source')}, index={kwargs.get('index')}) gave no score within "
+                f"trainer.v1.aero.reward_timeout_s={deadline} s"
+            ) from None
 
     async def _agent_loop_postprocess(self, output, validate, **kwargs) -> bool | None:
         """verl's postprocess (score, write to TransferQueue), then the rollout's success for the planner.
@@ -162,6 +204,28 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         final = outputs[-1]
         reward_extra_info = final.extra_fields.get("reward_extra_info")
         return scored_rollout_success(final.reward_score, reward_extra_info, self.aero)
+
+
+def failure_cause(error: BaseException | None) -> str:
+    """``"<ExceptionType>: <message>"`` of what made a prompt fail, for its terminal tag (first line, <= 300 chars).
+
+    A reward or engine error raised in another Ray actor arrives wrapped (``RayTaskError``); its ``cause`` is the
+    user's own exception, which is what the user needs to read.
+    """
+    if error is None:
+        return "unknown (the loop ended without finishing its planner's rounds)"
+    while getattr(error, "cause", None) is not None and error.cause is not error:
+        error = error.cause
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {message}"[:300]
+
+
+def _log_session_errors(uid: str, results: list) -> list[BaseException]:
+    """Logs every exception among a round's gathered session results and returns them."""
+    errors = [result for result in results if isinstance(result, BaseException)]
+    for error in errors:
+        logger.error("AERO rollout failed for uid=%s", uid, exc_info=(type(error), error, error.__traceback__))
+    return errors
 
 
 async def _abort_siblings_at_first_success(sessions: list[asyncio.Task], slots: list[RequestSlot]) -> None:

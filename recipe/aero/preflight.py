@@ -205,19 +205,29 @@ def _check_legacy_keys(cfg, errors: list[str]) -> None:
 
 
 def _check_files(cfg, errors: list[str]) -> None:
-    """Train/val parquet files (and a local model directory) must exist; training rows need unique prompt ids."""
+    """Train/val parquet files (and a local model directory) must exist and every row must hold the columns verl and
+    AERO read (``recipe.aero.data_schema``); training rows need unique prompt ids."""
+    from recipe.aero.data_schema import check_data_file
     from recipe.aero.prompt_ids import PromptIdError, check_prompt_ids
 
+    prompt_key = cfg.data.get("prompt_key", "prompt")
     for key in ("data.train_files", "data.val_files"):
         files = cfg.data.get(key.split(".")[1])
         paths = [files] if isinstance(files, str) else list(files or [])
         missing = [path for path in paths if not os.path.exists(os.path.expanduser(path))]
         for path in missing:
             errors.append(f"{key}: {path} does not exist (prepare it with data_prep/prepare_all.sh)")
-        if key == "data.train_files" and paths and not missing:
+        schema_problems = [
+            f"{key}: {problem}"
+            for path in paths
+            if path not in missing
+            for problem in check_data_file(os.path.expanduser(path), prompt_key)
+        ]
+        errors.extend(schema_problems)
+        if key == "data.train_files" and paths and not missing and not schema_problems:
             try:
                 check_prompt_ids([os.path.expanduser(path) for path in paths])
-            except (PromptIdError, OSError, ValueError) as error:  # unreadable parquet included
+            except (PromptIdError, OSError, ValueError) as error:  # a file rewritten since its schema check included
                 errors.append(f"{key}: {error}")
     model_path = str(cfg.actor_rollout_ref.model.path)
     if model_path.startswith(("/", "~", ".")) and not os.path.isdir(os.path.expanduser(model_path)):

@@ -9,9 +9,11 @@ same, so both arms are accounted identically. Validation batches pass through un
 
 Failures never reach the update: verl's sync sampler hands over a prompt whose rollout loop ended in ``failure``
 with whatever rows it wrote, and a reward may return NaN or inf. Both kinds of rows are removed from TransferQueue
-here, before any group statistic, and counted (``aero/failed/*``). The rescue race's aborted siblings have no row
-(their outcome is unknown, only their tokens were spent): the prompt's terminal tag lists them and they are
-counted from it (``aero/race/*``).
+here, before any group statistic, and counted (``aero/failed/*``; their tokens stay in the generation counts).
+What made a prompt fail is read from its terminal tag (``FAILURE_TAG``) and kept in the step's record, so a step
+with nothing to train, or a run stopped by failures (:class:`TrainingStopped`), names the cause. The rescue race's
+aborted siblings have no row (their outcome is unknown, only their tokens were spent): the prompt's terminal tag
+lists them and they are counted from it (``aero/race/*``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import transfer_queue as tq
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
-from recipe.aero.accounting import StepRecord
-from recipe.aero.agent_loop import ABORTED_TAG
+from recipe.aero.accounting import StepRecord, describe_causes
+from recipe.aero.agent_loop import ABORTED_TAG, FAILURE_TAG
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.curation import curate_batch
 from recipe.aero.core.groups import group_by
@@ -56,13 +58,43 @@ class AeroReplayBuffer(ReplayBuffer):
         self.curate = curate
         self.last_record: StepRecord | None = None
         self._failed_selected: set[str] = set()
+        self._failure_causes: dict[str, int] = {}
         self._aborted_by_uid: dict[str, list[list[int]]] = {}
+        self._selected: list[str] = []
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
-        batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
+        """verl's sync sample, then curation; a step whose every prompt failed stops the run naming the cause.
+
+        verl's sampler refuses a batch of prompts none of which wrote a row, advising an option the AERO trainer
+        refuses (``sync_refill_failed_groups``); when every selected prompt failed, that advice is replaced by
+        :class:`TrainingStopped` with what made them fail.
+        """
         if partition_id == "val":
-            return batch, metrics
+            return super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
+        self._selected = []
+        try:
+            batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
+        except RuntimeError:
+            if self._selected and set(self._selected) <= self.failure_keys[partition_id]:
+                causes = _count_causes(self._read_prompt_tags(partition_id, self._selected))
+                raise TrainingStopped(
+                    f"step {global_steps}: every one of the {len(self._selected)} prompts failed and none wrote a "
+                    f"rollout, so there is nothing to train; {describe_causes(causes)}"
+                ) from None  # verl's message advises sync_refill_failed_groups, which the AERO trainer refuses
+            raise
         return self._curate(batch, global_steps), metrics
+
+    def _select_prompt_uids(self, partition_id: str, sampleable_keys: set[str], batch_size: int):
+        """verl's selection, remembered so that a refused batch can be explained."""
+        selected = super()._select_prompt_uids(partition_id, sampleable_keys, batch_size)
+        self._selected = list(selected[0])
+        return selected
+
+    @staticmethod
+    def _read_prompt_tags(partition_id: str, uids: list[str]) -> dict[str, dict]:
+        """The prompts' terminal tags (verl keeps none of them and clears them when it materializes the batch)."""
+        prompts = tq.kv_list(partition_id=partition_id).get(partition_id) or {}
+        return {uid: prompts.get(uid) or {} for uid in uids}
 
     def _materialize_batch(
         self, partition_id: str, selected_prompt_uids: list[str], partition_snapshot: dict[str, dict]
@@ -71,12 +103,11 @@ class AeroReplayBuffer(ReplayBuffer):
         race, the aborted siblings each prompt's terminal tag lists (they have no row; verl keeps no prompt tags
         and clears the prompts' entries here, so they are read first)."""
         self._failed_selected = set(selected_prompt_uids) & set(self.failure_keys[partition_id])
-        self._aborted_by_uid = {}
-        if partition_id != "val" and self.aero.rescue_race:
-            prompts = tq.kv_list(partition_id=partition_id).get(partition_id) or {}
-            self._aborted_by_uid = {
-                uid: (prompts.get(uid) or {}).get(ABORTED_TAG) or [] for uid in selected_prompt_uids
-            }
+        self._aborted_by_uid, self._failure_causes = {}, {}
+        if partition_id != "val" and (self.aero.rescue_race or self._failed_selected):
+            tags = self._read_prompt_tags(partition_id, selected_prompt_uids)
+            self._aborted_by_uid = {uid: tag.get(ABORTED_TAG) or [] for uid, tag in tags.items()}
+            self._failure_causes = _count_causes({uid: tags[uid] for uid in self._failed_selected})
         return super()._materialize_batch(partition_id, selected_prompt_uids, partition_snapshot)
 
     def _wait_for_next_poll(self, partition_id: str, last_debug_time: float) -> float:
@@ -96,6 +127,7 @@ class AeroReplayBuffer(ReplayBuffer):
         nonfinite = ~np.isfinite(all_scores) & ~of_failed_prompt
         usable = ~(of_failed_prompt | nonfinite)
         unusable = [key for key, ok in zip(batch.keys, usable, strict=True) if not ok]
+        unusable_tags = [tag for tag, ok in zip(batch.tags, usable, strict=True) if not ok]
         if unusable:
             logger.warning(
                 "step %d: %d prompt(s) failed in the rollout loop and %d rollout(s) scored NaN/inf; their %d rollouts "
@@ -165,6 +197,9 @@ class AeroReplayBuffer(ReplayBuffer):
             failed_prompts=len(self._failed_selected),
             failed_rollouts=int((~usable).sum()),
             nonfinite_scores=int(nonfinite.sum()),
+            failure_causes=dict(self._failure_causes),
+            failed_prompt_tokens=sum(int(tag["prompt_len"]) for tag in unusable_tags),
+            failed_response_tokens=sum(int(tag["response_len"]) for tag in unusable_tags),
             aborted_uids=[uid for uid, _ in aborted],
             aborted_sessions=np.array([entry[0] for _, entry in aborted], dtype=np.int64),
             aborted_prompt_tokens=np.array([entry[1] for _, entry in aborted], dtype=np.int64),
@@ -182,9 +217,10 @@ class AeroReplayBuffer(ReplayBuffer):
             # untrained rows travel as the skipped step's batch and are cleared there.
             raise NothingToTrain(
                 f"step {global_steps}: nothing to train among {len(batch.keys)} rollouts of "
-                f"{len(group_uids) + len(self._failed_selected)} prompts ({len(self._failed_selected)} failed; every "
-                "other group degenerate and dropped by algorithm.aero.degenerate_keep=0)",
+                f"{len({key_uid(key) for key in batch.keys} | self._failed_selected)} prompts: "
+                f"{self.last_record.why_nothing_kept()}",
                 KVBatchMeta(partition_id=batch.partition_id, keys=list(batch.keys), tags=list(batch.tags)),
+                caused_by_failures=self.last_record.nothing_kept_because_of_failures(),
             )
         if unusable or dropped:
             tq.kv_clear(keys=unusable + dropped, partition_id=batch.partition_id)
@@ -195,15 +231,34 @@ class NothingToTrain(Exception):
     """Raised by :meth:`AeroReplayBuffer.sample` when curation and failures left no rollout of the step to train.
 
     The step's record is complete (``last_record``); the trainer skips the update and counts it instead of
-    crashing hours into a run.
+    crashing hours into a run, and stops the run after ``trainer.v1.aero.max_failed_steps`` such steps in a row
+    that failures (not degenerate groups) emptied.
 
     Attributes:
         batch: every rollout of the step, none to be trained; verl's ``fit()`` removes them from TransferQueue.
+        caused_by_failures: True when failed prompts or NaN/inf scores, not curation, left nothing to train.
     """
 
-    def __init__(self, reason: str, batch: KVBatchMeta):
+    def __init__(self, reason: str, batch: KVBatchMeta, caused_by_failures: bool = False):
         super().__init__(reason)
         self.batch = batch
+        self.caused_by_failures = caused_by_failures
+
+
+class TrainingStopped(RuntimeError):
+    """The run cannot train: every prompt of a step failed, or failures emptied too many steps in a row.
+
+    The message names the cause (the failing reward's or engine's exception type and message, the NaN share).
+    """
+
+
+def _count_causes(tags: dict[str, dict]) -> dict[str, int]:
+    """How many prompts failed of each cause, from their terminal tags (``unknown`` when a tag names none)."""
+    causes: dict[str, int] = {}
+    for tag in tags.values():
+        cause = tag.get(FAILURE_TAG) or "unknown (the prompt's terminal tag names no cause)"
+        causes[cause] = causes.get(cause, 0) + 1
+    return causes
 
 
 def key_uid(key: str) -> str:

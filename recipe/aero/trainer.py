@@ -13,6 +13,7 @@ here from ``algorithm.aero.rollout`` / ``algorithm.aero.advantage``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -39,12 +40,16 @@ from recipe.aero.core.config import AeroConfig, AeroTrainerConfig, Arm
 from recipe.aero.core.exploration import GUIDANCE_NAMES, classify, first_round_sizes
 from recipe.aero.core.posterior import PosteriorStore
 from recipe.aero.core.update_sizing import plan_update
-from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, key_uid
+from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, TrainingStopped, key_uid
 from recipe.aero.validation import pass_at_k_metrics
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "aero_state.json"
+# algorithm.aero keys that define what the saved posterior counts mean (what a success is, the prior they are added
+# to): a resume that changes one is refused. Every other key is saved too and a change is logged as a warning (the
+# counts stay valid evidence; the run is then a different experiment from its first part).
+STATE_DEFINING_KEYS = ("success_key", "success_threshold", "prior_alpha", "prior_beta")
 
 
 @register_trainer("aero")
@@ -72,6 +77,7 @@ class AeroTrainer(PPOTrainerSync):
         )
         self._rows_to_train = 0
         self._update_plan = None
+        self._failed_steps_in_a_row = 0
 
     def _build_replay_buffer(self) -> AeroReplayBuffer:
         sampler_config = self.config.trainer.v1.sampler
@@ -166,18 +172,30 @@ class AeroTrainer(PPOTrainerSync):
         return batch
 
     def _step_once(self, metrics: dict, timing_raw: dict, sample_batch_size: int) -> KVBatchMeta:
-        """verl's single update, or none when the sampler found nothing to train (logged and counted)."""
+        """verl's single update, or none when the sampler found nothing to train (logged and counted).
+
+        Steps that failures emptied (not curation) are counted in a row; ``trainer.v1.aero.max_failed_steps`` of them
+        stop the run with :class:`~recipe.aero.sampler.TrainingStopped`, naming what failed.
+        """
         self._skipped_update = False
         try:
             metrics["aero/skipped_update"] = 0.0
-            return super()._step_once(metrics, timing_raw, sample_batch_size)
+            batch = super()._step_once(metrics, timing_raw, sample_batch_size)
         except NothingToTrain as skip:
             logger.warning("skipping the update: %s", skip)
             self._skipped_update = True
             metrics["aero/skipped_update"] = 1.0
             metrics["aero/update/optimizer_steps"] = 0.0
             self._update_posterior(self.replay_buffer.last_record, metrics)
+            self._failed_steps_in_a_row = self._failed_steps_in_a_row + 1 if skip.caused_by_failures else 0
+            if self._failed_steps_in_a_row >= self.trainer_aero.max_failed_steps:
+                raise TrainingStopped(
+                    f"{self._failed_steps_in_a_row} training steps in a row had nothing to train because of failures "
+                    f"(trainer.v1.aero.max_failed_steps={self.trainer_aero.max_failed_steps}); the last one: {skip}"
+                ) from skip
             return skip.batch
+        self._failed_steps_in_a_row = 0
+        return batch
 
     def _update_posterior(self, record, metrics: dict) -> np.ndarray:
         """Adds the step's generated counts to the posterior store (both arms: identical accounting)."""
@@ -271,7 +289,11 @@ class AeroTrainer(PPOTrainerSync):
     def _save_checkpoint(self):
         folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
         os.makedirs(folder, exist_ok=True)
-        state = {"posterior": self.posterior.state_dict(), "cumulative": self.cumulative.state_dict()}
+        state = {
+            "posterior": self.posterior.state_dict(),
+            "cumulative": self.cumulative.state_dict(),
+            "config": dataclasses.asdict(self.aero),
+        }
         write_state_atomically(os.path.join(folder, STATE_FILE), state)
         # verl writes latest_checkpointed_iteration.txt last, so a checkpoint it marks always has our state.
         super()._save_checkpoint()
@@ -292,6 +314,7 @@ class AeroTrainer(PPOTrainerSync):
                 "trainer, so the posterior store and cumulative counters cannot be restored"
             )
         state = read_state(path)
+        check_resumed_config(state.get("config"), self.aero, path)
         try:
             self.posterior.load_state_dict(state["posterior"])
             self.cumulative.load_state_dict(state["cumulative"])
@@ -314,8 +337,34 @@ def prompt_keys(batch) -> list[str]:
     return [f"{source}/{int(index)}" for source, index in zip(sources, indices, strict=True)]
 
 
+def check_resumed_config(saved: dict | None, current: AeroConfig, path: str) -> None:
+    """Refuses a resume whose ``algorithm.aero`` changes what the saved posterior means; warns about other changes.
+
+    Raises:
+        ValueError: naming the key, its saved and its new value, and the state file.
+    """
+    if saved is None:
+        logger.warning("%s records no algorithm.aero config (saved by an older version): not checked", path)
+        return
+    now = dataclasses.asdict(current)
+    changed = {key: (saved[key], now[key]) for key in now if key in saved and saved[key] != now[key]}
+    for key in STATE_DEFINING_KEYS:
+        if key in changed:
+            old, new = changed[key]
+            raise ValueError(
+                f"resuming with algorithm.aero.{key}={new!r}, but the checkpoint's posterior ({path}) was built with "
+                f"{key}={old!r}: its counts would mean something else; resume with the saved value or start anew"
+            )
+    for key, (old, new) in changed.items():
+        logger.warning("resuming with algorithm.aero.%s=%r; the checkpoint %s was saved with %r", key, new, path, old)
+
+
 def write_state_atomically(path: str, state: dict) -> None:
-    """Writes ``state`` as JSON so that ``path`` holds either the old or the whole new state, never a part."""
+    """Writes ``state`` as JSON so that ``path`` holds either the old or the whole new state, never a part.
+
+    Raises:
+        OSError: naming ``path`` when it cannot be written (a full disk, no permission); the old state stays.
+    """
     tmp = f"{path}.tmp.{os.getpid()}"
     try:
         with open(tmp, "w") as f:
@@ -323,6 +372,8 @@ def write_state_atomically(path: str, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        raise OSError(error.errno, f"could not write the AERO checkpoint state {path}: {error.strerror}") from error
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -153,6 +153,7 @@ def test_invalid_aero_key_is_named(aero_fsdp):
     [
         ({"trainer__v1__aero__poll_interval_s": 0.0}, "trainer.v1.aero.poll_interval_s=0.0"),
         ({"trainer__v1__aero__group_log_path": ""}, "trainer.v1.aero.group_log_path=''"),
+        ({"trainer__v1__aero__reward_timeout_s": 0.0}, "trainer.v1.aero.reward_timeout_s=0.0"),
         ({"trainer__v1__aero__poll_interval": 0.1}, "trainer.v1.aero.poll_interval=0.1: unknown key"),
     ],
 )
@@ -181,7 +182,8 @@ def test_legacy_reward_key_refused(aero_fsdp):
 
 
 def test_data_files_checked(aero_fsdp, tmp_path):
-    cfg = _with(aero_fsdp, data__train_files=[str(tmp_path / "train.parquet")], data__val_files=str(tmp_path))
+    val = _one_row_train_file(tmp_path / "val.parquet")  # a directory is no data file: verl reads .parquet/.json
+    cfg = _with(aero_fsdp, data__train_files=[str(tmp_path / "train.parquet")], data__val_files=val)
     cfg = _with(cfg, actor_rollout_ref__model__path=str(tmp_path))
     with pytest.raises(PreflightError) as raised:
         validate_launch_config(cfg)

@@ -7,6 +7,8 @@ from recipe.aero.accounting import (
     CumulativeCounters,
     StepRecord,
     batch_composition_metrics,
+    describe_causes,
+    step_compute_metrics,
     step_metrics,
     zero_advantage_share,
 )
@@ -50,14 +52,16 @@ LAYOUT = [[0, 0, 0, 0, 0, 1], [0] * 8, [1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 1, 0]]
 
 
 def test_generated_equals_trained_plus_dropped_overall_and_per_stratum():
+    """LAYOUT by hand, as (generated, trained, dropped): rescue stratum = groups 0 and 1 (no success in the 4
+    explore rollouts), (6 + 8, 2 + 4, 4 + 4); low = group 2, (4, 2, 2); high = groups 3 and 4, (4 + 4, 4 + 4, 0)."""
     metrics = step_metrics(_record(LAYOUT), n_extra=2)
-    assert metrics["aero/gen/rollouts"] == metrics["aero/train/rollouts"] + metrics["aero/dropped/rollouts"]
-    assert metrics["aero/gen/rollouts"] == metrics["aero/gen/rollouts_explore"] + metrics["aero/gen/rollouts_rescue"]
-    for name in ("rescue", "low", "high"):
-        assert (
-            metrics[f"aero/strata/gen_rollouts_{name}"]
-            == metrics[f"aero/strata/train_rollouts_{name}"] + metrics[f"aero/strata/dropped_rollouts_{name}"]
-        )
+    assert tuple(metrics[f"aero/{kind}/rollouts"] for kind in ("gen", "train", "dropped")) == (26, 16, 10)
+    assert (metrics["aero/gen/rollouts_explore"], metrics["aero/gen/rollouts_rescue"]) == (5 * 4, 2 + 4)
+    per_stratum = {
+        name: tuple(metrics[f"aero/strata/{kind}_rollouts_{name}"] for kind in ("gen", "train", "dropped"))
+        for name in ("rescue", "low", "high")
+    }
+    assert per_stratum == {"rescue": (14, 6, 8), "low": (4, 2, 2), "high": (8, 8, 0)}
     assert sum(metrics[f"aero/strata/gen_rollouts_{n}"] for n in ("rescue", "low", "high")) == 26
 
 
@@ -77,7 +81,8 @@ def test_grpo_accounting_keeps_everything():
     metrics = step_metrics(_record([[1] * 8, [0, 1] * 4], n_explore=8, curate=False), n_extra=1)
     assert metrics["aero/dropped/rollouts"] == 0
     assert metrics["aero/gen/rollouts_rescue"] == 0
-    assert metrics["aero/train/response_tokens"] == metrics["aero/gen/response_tokens"]
+    # response_tokens = arange(16) % 7 + 1: 1..7, 1..7, 1, 2
+    assert metrics["aero/gen/response_tokens"] == metrics["aero/train/response_tokens"] == 28 + 28 + 3
 
 
 def test_group_rows_report_sessions_in_generation_order():
@@ -137,3 +142,27 @@ def test_batch_composition_counts_kept_rows_of_degenerate_groups():
     assert capped["aero/batch/degenerate_weight"] == pytest.approx(1 / 3)  # (0.25 / 0.75) * 8 / 8
     assert capped["aero/batch/degenerate_loss_share"] == pytest.approx(0.25)
     assert capped["aero/batch/degenerate_rollout_share"] == 0.5  # the rows stay; only their weight changes
+
+
+def test_failure_causes_are_described_once_per_exception_type():
+    causes = {"ValueError: bad answer on 3": 1, "ValueError: bad answer on 7": 2, "KeyError: 'ground_truth'": 1}
+    assert describe_causes(causes) == (
+        "failed with: ValueError: bad answer on 3 (3 prompts failed with ValueError); "
+        "KeyError: 'ground_truth' (1 prompt failed with KeyError)"
+    )
+    assert describe_causes({}) == "no failure cause recorded"
+
+
+def test_failed_and_nan_rollouts_tokens_are_generation_compute_never_training_compute():
+    """LAYOUT: 26 usable rollouts of 10 prompt tokens and 1-7 response tokens (arange % 7 + 1: 3 full cycles of 28
+    plus 1 + 2 + 3 + 4 + 5 = 99); the record also lost 3 removed rollouts of 10 + 4 tokens each."""
+    record = _record(LAYOUT)
+    record.failed_prompt_tokens, record.failed_response_tokens = 30, 12
+    flops = step_compute_metrics(record, n_params=1000, with_reference=False, ppo_epochs=1)
+    assert flops["aero/compute/gen_flops"] == 2 * 1000 * (26 * 10 + 99 + 30 + 12)
+    kept = record.kept.astype(bool)
+    trained_tokens = 16 * 10 + int(record.response_tokens[kept].sum())
+    assert flops["aero/compute/update_flops"] == 6 * 1000 * trained_tokens
+    metrics = step_metrics(record, n_extra=2)
+    assert metrics["aero/gen/response_tokens"] == 99 + 12 and metrics["aero/failed/response_tokens"] == 12
+    assert metrics["aero/gen/prompt_tokens"] == 26 * 10 + 30

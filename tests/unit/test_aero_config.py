@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 from omegaconf import OmegaConf
 
-from recipe.aero.core.config import AeroConfig, AeroConfigError, Arm
+from recipe.aero.core.config import AeroConfig, AeroConfigError, AeroTrainerConfig, Arm
 
 SPEC_DEFAULTS = {
     # The two halves of AERO (DESIGN.md §2.11): both AERO's by default.
@@ -159,3 +159,14 @@ def test_arm_is_decided_by_the_estimator_and_the_two_halves(estimator, halves, a
 def test_arm_validates_the_aero_block():
     with pytest.raises(AeroConfigError, match="algorithm.aero.rollout"):
         Arm.from_algorithm(OmegaConf.create({"adv_estimator": "aero", "aero": {"rollout": "rescue"}}))
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), True, "300"])
+def test_reward_timeout_must_be_a_finite_positive_number(value):
+    with pytest.raises(AeroConfigError, match=r"^trainer\.v1\.aero\.reward_timeout_s="):
+        AeroTrainerConfig.from_mapping({"reward_timeout_s": value})
+
+
+def test_reward_timeout_is_read_as_seconds():
+    value = AeroTrainerConfig.from_mapping(OmegaConf.create({"reward_timeout_s": 30})).reward_timeout_s
+    assert value == 30.0 and type(value) is float

@@ -144,26 +144,36 @@ def test_curation_properties(case):
     groups, cfg, step, rnd = case
     success, group_index, keys = _batch(groups)
     result = curate_batch(success, group_index, keys, step, cfg)
+    # Per group, (correct, incorrect) rollouts kept, from the spec's rules and the group's outcomes alone.
+    expected_counts = {
+        name: dict.fromkeys(("prompts", "degenerate_prompts", "generated", "kept"), 0)
+        for name in ("rescue", "low", "high", "total")
+    }
     for group, outcomes in enumerate(groups):
         rows = group_index == group
         n, c = len(outcomes), sum(outcomes)
-        kept_correct, kept_wrong = result.keep[rows & success].sum(), result.keep[rows & ~success].sum()
         round_half_up = int(np.floor(cfg.reject_ratio * c + 0.5))
-        if c in (0, n):
-            assert kept_correct + kept_wrong == min(n, cfg.degenerate_keep)
-        elif c / n < cfg.low_success_threshold:
-            assert kept_correct == c  # every correct rollout of a low-success group is kept
-            assert kept_wrong == min(n - c, max(cfg.min_incorrect_kept, round_half_up))
+        if c in (0, n):  # degenerate: degenerate_keep rollouts, all of the group's one outcome
+            expected = (min(n, cfg.degenerate_keep), 0) if c else (0, min(n, cfg.degenerate_keep))
+        elif c / n < cfg.low_success_threshold:  # every correct rollout, m = k * c incorrect ones
+            expected = (c, min(n - c, max(cfg.min_incorrect_kept, round_half_up)))
         elif cfg.high_success_curation == "none":
-            assert kept_correct + kept_wrong == n
-        else:
-            assert kept_wrong == n - c
-            assert kept_correct == min(c, max(cfg.min_incorrect_kept, int(np.floor(cfg.reject_ratio * (n - c) + 0.5))))
-    # Accounting: generated = kept + dropped, per group, per stratum and in total.
-    assert (result.n_kept == np.bincount(group_index, weights=result.keep, minlength=len(groups))).all()
+            expected = (c, n - c)
+        else:  # mirror: roles swapped
+            expected = (min(c, max(cfg.min_incorrect_kept, int(np.floor(cfg.reject_ratio * (n - c) + 0.5)))), n - c)
+        assert (result.keep[rows & success].sum(), result.keep[rows & ~success].sum()) == expected
+        assert result.n_kept[group] == sum(expected)
+        stratum = "rescue" if c / n <= cfg.rescue_threshold else "low" if c / n < cfg.low_success_threshold else "high"
+        for name in (stratum, "total"):
+            expected_counts[name]["prompts"] += 1
+            expected_counts[name]["degenerate_prompts"] += c in (0, n)
+            expected_counts[name]["generated"] += n
+            expected_counts[name]["kept"] += sum(expected)
+    # Accounting: generated = kept + dropped per stratum and in total, against the counts above.
+    for entry in expected_counts.values():
+        entry["dropped"] = entry["generated"] - entry["kept"]
     counts = counts_by_stratum(result)
-    for entry in counts.values():
-        assert entry["generated"] == entry["kept"] + entry["dropped"]
+    assert counts == expected_counts
     assert sum(counts[name]["generated"] for name in ("rescue", "low", "high")) == len(success)
     # Reproducible: same seed/step/keys -> same picks; with rollout ids, independent of row order.
     again = curate_batch(success, group_index, keys, step, cfg)

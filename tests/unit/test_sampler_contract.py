@@ -14,9 +14,9 @@ import transfer_queue
 from omegaconf import OmegaConf
 
 from recipe.aero.accounting import step_metrics
-from recipe.aero.agent_loop import ABORTED_TAG
+from recipe.aero.agent_loop import ABORTED_TAG, FAILURE_TAG
 from recipe.aero.core.config import AeroConfig
-from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, key_session, key_uid
+from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, TrainingStopped, key_session, key_uid
 
 # key -> (score, acc); scores are shaped (acc + 0.1) so that a score-based success would call every row correct.
 ROWS = {
@@ -146,8 +146,10 @@ def test_aborted_race_siblings_are_counted_from_the_prompt_tag_and_never_trained
     metrics = step_metrics(record, n_extra=2)
     assert metrics["aero/race/aborted_rollouts"] == 2
     assert metrics["aero/race/aborted_response_tokens"] == 2
-    assert metrics["aero/gen/response_tokens"] == 5 * len(record.keys) + 2  # the aborted tokens were spent
-    assert metrics["aero/gen/prompt_tokens"] == 3 * (len(record.keys) + 2)
+    # the aborted tokens were spent, and so were the 3 removed rows' ('bad' x 2, 'nan'): 5 response, 3 prompt each
+    assert metrics["aero/gen/response_tokens"] == 5 * (len(record.keys) + 3) + 2
+    assert metrics["aero/gen/prompt_tokens"] == 3 * (len(record.keys) + 3 + 2)
+    assert metrics["aero/failed/response_tokens"] == 5 * 3
     assert metrics["aero/gen/rollouts"] == len(record.keys)  # completed rollouts only
     row = next(row for row in record.group_rows(step=1) if row["prompt"] == record.prompt_keys[group])
     assert row["sessions"] == [0, 1, 2, 3, 4, 5] and row["aborted_sessions"] == [6, 7]
@@ -159,3 +161,45 @@ def test_a_failed_prompts_aborted_siblings_count_as_failed_not_aborted(store, mo
     buffer = _buffer()
     buffer.sample(global_steps=1, partition_id="train", batch_size=3)
     assert buffer.last_record.aborted_uids == [] and buffer.last_record.failed_prompts == 1
+
+
+def test_what_made_a_prompt_fail_is_recorded_from_its_terminal_tag(store, monkeypatch):
+    monkeypatch.setitem(PROMPT_TAGS, "bad", {FAILURE_TAG: "ZeroDivisionError: division by zero"})
+    buffer = _buffer()
+    buffer.sample(global_steps=1, partition_id="train", batch_size=3)
+    assert buffer.last_record.failure_causes == {"ZeroDivisionError: division by zero": 1}
+
+
+def test_a_step_whose_every_prompt_failed_stops_the_run_naming_the_cause(store, monkeypatch):
+    """No prompt wrote a row: verl's sampler would advise sync_refill_failed_groups; the run stops with the cause."""
+    for key in list(ROWS):
+        monkeypatch.delitem(ROWS, key)
+    for uid in STATUS:
+        monkeypatch.setitem(STATUS, uid, "failure")
+        monkeypatch.setitem(PROMPT_TAGS, uid, {FAILURE_TAG: "KeyError: 'ground_truth'"})
+    with pytest.raises(TrainingStopped) as stopped:
+        _buffer().sample(global_steps=4, partition_id="train", batch_size=3)
+    message = str(stopped.value)
+    assert "step 4" in message and "every one of the 3 prompts failed" in message
+    assert "KeyError: 'ground_truth' (3 prompts failed with KeyError)" in message
+    assert "sync_refill_failed_groups" not in message
+
+
+def test_a_step_emptied_by_nan_scores_is_a_failure_skip_naming_the_share(store, monkeypatch):
+    for key in ROWS:
+        monkeypatch.setitem(ROWS, key, (float("nan"), 0.0))
+    with pytest.raises(NothingToTrain) as skipped:
+        _buffer().sample(global_steps=1, partition_id="train", batch_size=3)
+    assert skipped.value.caused_by_failures
+    # 'bad' failed (2 rows); the other 8 rows scored NaN: 8 of the 10 rows written, 3 prompts in all
+    assert "nothing to train among 10 rollouts of 3 prompts" in str(skipped.value)
+    assert "1 prompt(s) failed" in str(skipped.value) and "8 of 10 rollouts (80%) scored NaN" in str(skipped.value)
+
+
+def test_a_step_emptied_by_curation_is_not_a_failure_skip(store, monkeypatch):
+    for key in ("ok_0_0", "nan_1_0"):  # every usable group all wrong, degenerate_keep=0 drops them
+        monkeypatch.setitem(ROWS, key, (0.1, 0.0))
+    with pytest.raises(NothingToTrain) as skipped:
+        _buffer(degenerate_keep=0).sample(global_steps=1, partition_id="train", batch_size=3)
+    assert not skipped.value.caused_by_failures
+    assert "every one of the 2 remaining groups was dropped by curation" in str(skipped.value)

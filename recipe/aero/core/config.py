@@ -328,17 +328,29 @@ class AeroTrainerConfig(_FromMapping):
             polls every 2 s, a floor on every step); validation batches are polled no faster than verl's 2 s.
         group_log_path: Optional JSONL file that gets one line per prompt group per step (counts, stratum,
             which sessions succeeded and which were kept); None writes nothing.
+        reward_timeout_s: Deadline in seconds of each reward call the agent loop awaits (verl awaits a custom
+            reward without one, so a reward that hangs would block the step for ever); a call that misses it
+            fails its rollout, and so its prompt (DESIGN.md §2.10).
+        max_failed_steps: Consecutive training steps that failures (failed prompts, NaN/inf scores, not degenerate
+            groups) may leave with nothing to train before the run stops with an error naming the cause; a step in
+            which every prompt failed stops it at once.
     """
 
     PREFIX = TRAINER_CONFIG_PREFIX
 
     poll_interval_s: float = 0.05
     group_log_path: str | None = None
+    reward_timeout_s: float = 300.0
+    max_failed_steps: int = 3
 
     def __post_init__(self) -> None:
-        value = self.poll_interval_s
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-            raise _refuse("poll_interval_s", value, "must be a finite number > 0", self.PREFIX)
-        object.__setattr__(self, "poll_interval_s", float(value))
+        value = self.max_failed_steps
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise _refuse("max_failed_steps", value, "must be an integer >= 1", self.PREFIX)
+        for key in ("poll_interval_s", "reward_timeout_s"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+                raise _refuse(key, value, "must be a finite number > 0", self.PREFIX)
+            object.__setattr__(self, key, float(value))
         if self.group_log_path is not None and (not isinstance(self.group_log_path, str) or not self.group_log_path):
             raise _refuse("group_log_path", self.group_log_path, "must be null or a non-empty path", self.PREFIX)
