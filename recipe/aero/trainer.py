@@ -41,6 +41,7 @@ from recipe.aero.core.exploration import GUIDANCE_NAMES, classify, first_round_s
 from recipe.aero.core.posterior import PosteriorStore
 from recipe.aero.core.update_sizing import plan_update
 from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, TrainingStopped, key_uid
+from recipe.aero.success import scored_rollout_success
 from recipe.aero.validation import pass_at_k_metrics
 
 logger = logging.getLogger(__name__)
@@ -280,9 +281,14 @@ class AeroTrainer(PPOTrainerSync):
         metric_dict = super()._val_metrics_update(
             data_sources, sample_uids, reward_extra_infos_dict, sample_turns, **kwargs
         )
-        correct = reward_extra_infos_dict.get(self.aero.success_key)
-        if correct is None or any(value is None for value in correct):
-            correct = [score > self.aero.success_threshold for score in reward_extra_infos_dict["reward"]]
+        # Success by training's own rule (the success_key entry, else the score, against success_threshold).
+        scores = reward_extra_infos_dict["reward"]
+        judged = reward_extra_infos_dict.get(self.aero.success_key)
+        judged = [None] * len(scores) if judged is None else judged
+        correct = [
+            scored_rollout_success(score, {self.aero.success_key: value}, self.aero)
+            for score, value in zip(scores, judged, strict=True)
+        ]
         metric_dict.update(pass_at_k_metrics(data_sources, sample_uids, correct))
         return metric_dict
 

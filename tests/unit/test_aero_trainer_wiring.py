@@ -420,3 +420,13 @@ def test_failure_skips_in_a_row_stop_the_run_and_a_trained_or_curation_step_rese
     trainer.global_steps = 8
     with pytest.raises(TrainingStopped, match=r"3 training steps in a row .*max_failed_steps=3.*step 8: nothing"):
         trainer.step({}, {})
+
+
+def test_validation_judges_acc_against_the_success_threshold_as_training_does(harness):
+    """A graded ``acc`` (0.3 / 0.7) with ``success_threshold=0.5``: training counts only 0.7 as a success
+    (``core.strata.rollout_success``), so validation must too: Avg@4 = 1/4, not the 3/4 of ``acc > 0``."""
+    trainer = harness([], success_threshold=0.5)
+    metrics = trainer._val_metrics_update(
+        ["ds"] * 4, ["p"] * 4, {"acc": [0.0, 0.3, 0.7, 0.3], "reward": [0.0, 0.3, 0.7, 0.3]}, [1] * 4
+    )
+    assert metrics["aero_val/ds/avg@4"] == pytest.approx(0.25)
