@@ -13,7 +13,6 @@ python -m pytest "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
-  echo "[aero] pytest collected no tests: treating as failure-free but empty selection" >&2
-  exit 0
+  echo "[aero] pytest collected no tests (exit 5): a selection that matches nothing is a failure, not a pass" >&2
 fi
 exit "$rc"
