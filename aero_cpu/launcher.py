@@ -25,6 +25,7 @@ from recipe.aero.report import History, load_history
 METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "log.txt"
 CHECKPOINT_DIR = "checkpoints"
+FILE_LOGGER_ENV = "VERL_FILE_LOGGER_PATH"  # read by verl's file logger in the trainer's process (verl.utils.tracking)
 _ALWAYS_SET_ENV = ("VERL_PLATFORM",)
 
 
@@ -138,6 +139,8 @@ def run_verl_cpu(
     n_gpus: int = 1,
     include_cpu_overrides: bool = True,
     kill_when: Callable[[Path], bool] | None = None,
+    nnodes: int = 1,
+    ray_address: str | None = None,
 ) -> RunResult:
     """Runs ``python -m <module>`` with the CPU overrides plus ``overrides`` and returns its metrics.
 
@@ -148,10 +151,14 @@ def run_verl_cpu(
             ``checkpoints/`` (``trainer.default_local_dir``, unless ``overrides`` sets another).
         timeout: seconds before the run is stopped (``RunResult.timed_out``).
         env: extra environment variables for the driver *and* the Ray workers (``runtime_env.env_vars``).
-        n_gpus: trainer ranks (fake Ray GPUs).
+        n_gpus: trainer ranks per node (fake Ray GPUs).
         include_cpu_overrides: False to pass only ``overrides`` (e.g. when a recipe yaml already has them).
         kill_when: polled with ``run_dir`` twice a second; when it returns True the whole process group gets
             SIGKILL at once (a crash without any shutdown: ``returncode`` is ``-9``).
+        nnodes: ``trainer.nnodes`` (more than 1 needs ``ray_address``).
+        ray_address: a running Ray cluster to attach to (``ray_kwargs.ray_init.address``) instead of a local one.
+            Its workers start from the environment of ``ray start`` on their node, not the driver's, so the file
+            logger's path then reaches them through ``runtime_env.env_vars`` as well.
 
     Returns:
         The run's exit status, timing and metrics; a non-zero ``returncode`` is returned, not raised.
@@ -159,13 +166,15 @@ def run_verl_cpu(
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     extra_env = {k: str(v) for k, v in (env or {}).items() if k not in _ALWAYS_SET_ENV}
-    args = list(cpu_overrides(n_gpus=n_gpus)) if include_cpu_overrides else []
+    if ray_address is not None:
+        extra_env.setdefault(FILE_LOGGER_ENV, str(run_dir / METRICS_FILE))
+    args = list(cpu_overrides(n_gpus=n_gpus, nnodes=nnodes, ray_address=ray_address)) if include_cpu_overrides else []
     args += runtime_env_overrides(extra_env)
     args.append(f"trainer.default_local_dir={run_dir / CHECKPOINT_DIR}")
     args += list(overrides)
     command = [sys.executable, "-m", module, *args]
     process_env = cpu_env(extra_env)
-    process_env["VERL_FILE_LOGGER_PATH"] = str(run_dir / METRICS_FILE)
+    process_env[FILE_LOGGER_ENV] = str(run_dir / METRICS_FILE)
     (run_dir / "command.txt").write_text(" \\\n  ".join(command) + "\n")
     start = time.monotonic()
     timed_out = False

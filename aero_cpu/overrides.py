@@ -37,22 +37,36 @@ def runtime_env_overrides(env: Mapping[str, str]) -> list[str]:
     return lines
 
 
-def cpu_overrides(n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS) -> list[str]:
+def cpu_overrides(
+    n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS, nnodes: int = 1, ray_address: str | None = None
+) -> list[str]:
     """Overrides that make ``verl.trainer.main_ppo`` (or a recipe main built on it) run on the CPU platform.
 
     Args:
-        n_gpus: trainer ranks (fake Ray GPUs); each is one FSDP2 rank on gloo.
-        ray_num_cpus: Ray's CPU count. Must be set: with the 2 detected cores the TaskRunner, placement
-            bundles, TransferQueue actors and agent-loop/reward workers cannot all be placed and the job
-            hangs. Oversubscribing real cores is fine for tiny models.
+        n_gpus: trainer ranks per node (fake Ray GPUs); each is one FSDP2 rank on gloo.
+        ray_num_cpus: Ray's CPU count for the local cluster ``ray.init`` starts. Must be set: with the 2 detected
+            cores the TaskRunner, placement bundles, TransferQueue actors and agent-loop/reward workers cannot all
+            be placed and the job hangs. Oversubscribing real cores is fine for tiny models.
+        nnodes: ``trainer.nnodes``; more than 1 needs a cluster with that many nodes (``ray_address``).
+        ray_address: attach to this running cluster (``ray_kwargs.ray_init.address``) instead of starting a
+            local one; its nodes' CPUs and fake GPUs were set by ``ray start``, and Ray refuses ``num_cpus`` /
+            ``num_gpus`` when connecting, so neither is passed.
 
     Returns:
         Hydra override strings, one per key.
     """
+    if ray_address is None:
+        ray_init = [
+            f"ray_kwargs.ray_init.num_cpus={ray_num_cpus}",
+            f"++ray_kwargs.ray_init.num_gpus={n_gpus}",
+            "++ray_kwargs.ray_init.include_dashboard=False",
+        ]
+    else:
+        ray_init = [f"++ray_kwargs.ray_init.address={ray_address}"]
     return [
         "trainer.device=cpu",
         f"trainer.n_gpus_per_node={n_gpus}",
-        "trainer.nnodes=1",
+        f"trainer.nnodes={nnodes}",
         "trainer.logger=[console,file]",
         # FSDP1 fails on CPU ("module has CPU parameters ... sync_module_states"); FSDP2 on gloo works.
         "actor_rollout_ref.actor.strategy=fsdp2",
@@ -93,9 +107,7 @@ def cpu_overrides(n_gpus: int = 1, ray_num_cpus: int = DEFAULT_RAY_NUM_CPUS) -> 
         "reward.num_workers=1",
         "data.dataloader_num_workers=0",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
-        f"ray_kwargs.ray_init.num_cpus={ray_num_cpus}",
-        f"++ray_kwargs.ray_init.num_gpus={n_gpus}",
-        "++ray_kwargs.ray_init.include_dashboard=False",
+        *ray_init,
         # VLLM_CPU_KVCACHE_SPACE: vLLM's KV cache in host memory, GiB per engine (its default, 4, is far more than
         # tiny models need on a 24 GiB machine shared by several runs). RAY_USAGE_STATS_ENABLED=0: no usage reports
         # to Ray's servers (the driver's environment, aero_cpu.launcher.cpu_env, is what the local cluster reads;

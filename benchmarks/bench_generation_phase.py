@@ -2,8 +2,8 @@
 
 Runs the real V1 trainer on CPU (``recipe.aero.main_aero`` with ``algorithm.adv_estimator=grpo`` by default, or
 stock ``verl.trainer.main_ppo`` with ``--module``): ``--prompts`` x ``--n`` rollouts per step of ``--max-tokens``
-tokens on the tiny Qwen2, with vLLM's per-request record on (``verl_patches.vllm_request_log``). For every step
-after the first (warm-up) it prints the trainer's ``timing_s/gen`` (the whole generation phase: agent loop,
+tokens on the tiny Qwen2, with vLLM's per-request record on (``verl_patches.cpu.vllm_request_log``). For every
+step after the first (warm-up) it prints the trainer's ``timing_s/gen`` (the whole generation phase: agent loop,
 engine, rewards, TransferQueue, the sampler's wait), the time the engine had at least one request scheduled
 (the union of each request's ``[scheduled_ts, last_token_ts]`` on the engine's clock), the engine's share of the
 phase and the remainder per rollout. ``--variant NAME OVERRIDE...`` adds runs with extra Hydra overrides in the

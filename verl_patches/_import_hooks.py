@@ -1,6 +1,6 @@
 """Run a callback right after a given module is imported, without importing it ourselves.
 
-The CPU patches change symbols in heavy verl modules (the FSDP engine, the rollout registries). Importing
+The patches change symbols in heavy verl modules (the FSDP engine, the vLLM server, the rollout registries). Importing
 those modules while ``verl/__init__.py`` loads our plugin is both slow (every Ray worker pays for it) and
 unsafe: a module that calls ``get_device_name()`` at import time, before the CPU platform is registered,
 fails with "Unknown platform 'cpu'" (cpu_e2e_notes §10). So patches are applied when verl itself first

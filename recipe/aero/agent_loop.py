@@ -11,7 +11,9 @@ posterior-guided size in ``aero_first_round``. The prompt is tagged ``finished``
 With ``rescue_race`` a rescue round is a race (DESIGN.md §2.3): the remaining budget at once, and at the first
 success every sibling still generating is aborted through verl's ``abort_request``. An aborted rollout is never
 scored nor written to TransferQueue (it may hold no token at all, which verl's postprocess cannot take); the
-prompt's terminal tag lists it (``ABORTED_TAG``: session, prompt and response tokens) for the sampler to count.
+prompt's terminal tag lists it (``ABORTED_TAG``: session, prompt and response tokens) for the sampler to count. A
+sibling whose abort does not land within ``ABORT_MAX_ATTEMPTS`` calls runs to its end as an ordinary rollout and is
+listed under ``ABORT_FAILED_TAG``.
 Every reward call is awaited under ``trainer.v1.aero.reward_timeout_s`` (verl's has no deadline); a miss fails the
 rollout like an engine error, and a prompt's terminal status is published only once every session of its last round
 has ended, on the error paths too (DESIGN.md §2.10).
@@ -34,8 +36,8 @@ from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ, AgentLoopWorke
 from recipe.aero.core.config import AeroConfig, AeroTrainerConfig, Arm
 from recipe.aero.core.rescue import next_round_size
 from recipe.aero.success import scored_rollout_success
-from verl_patches import llm_request_slot
-from verl_patches.llm_request_slot import REQUEST_SLOT, RequestSlot
+from verl_patches.any_platform import llm_request_slot
+from verl_patches.any_platform.llm_request_slot import REQUEST_SLOT, RequestSlot
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +53,16 @@ ABORTED_TAG = "aero_aborted"
 # A prompt whose loop failed gets, in its terminal tag, what failed: "<ExceptionType>: <message>" of the first error
 # (a reward that raises, an engine error), so the trainer can name the cause when a step has nothing to train.
 FAILURE_TAG = "aero_failure"
+# The prompt's terminal tag lists, under this key, the race siblings whose abort never landed (their sessions): each
+# ran on to its end as an ordinary rollout. The sampler counts them (aero/race/abort_failed).
+ABORT_FAILED_TAG = "aero_abort_failed"
 # Seconds between abort attempts for a sibling whose request vLLM does not know yet (issued, not yet received).
 ABORT_RETRY_S = 0.02
+# Abort calls per race sibling before it is left to run to its end and counted under ABORT_FAILED_TAG: a request on
+# its way to vLLM is found within a few (>= 2 s of them at ABORT_RETRY_S), while an abort that cannot work (a vLLM
+# whose ids verl_patches P10 cannot read) costs a bounded number of calls instead of one per ABORT_RETRY_S for the
+# sibling's whole generation.
+ABORT_MAX_ATTEMPTS = 100
 
 
 class RewardTimeoutError(TimeoutError):
@@ -91,6 +101,7 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
         # a "failure" prompt's rows from the update and counts them.
         status = "failure"
         aborted: list[AbortedRollout] = []
+        abort_failed: list[int] = []  # sessions of race siblings whose abort never landed
         # The round's sessions until they are gathered. An error before that (an abort that raises mid-race) must not
         # publish the terminal status while they still generate: rows they wrote after it would reach a group the
         # sampler has already judged (verl's own loop, too, publishes only after every session has ended).
@@ -107,8 +118,9 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                 _ROUND.set(round_index)
                 race = self.aero.rescue_race and round_index > 0
                 slots = [RequestSlot() if race else None for _ in range(round_size)]
+                session_ids = [n_generated + len(aborted) + i for i in range(round_size)]
                 unsettled = sessions = []
-                for i, slot in enumerate(slots):
+                for session_id, slot in zip(session_ids, slots, strict=True):
                     token = REQUEST_SLOT.set(slot)  # the task copies the context now: its own slot
                     sessions.append(
                         asyncio.create_task(
@@ -116,14 +128,15 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                                 dict(sampling_params),
                                 trajectory=trajectory,
                                 trace=trace,
-                                session_id=n_generated + len(aborted) + i,
+                                session_id=session_id,
                                 **prompt,
                             )
                         )
                     )
                     REQUEST_SLOT.reset(token)
                 if race:
-                    await _abort_siblings_at_first_success(sessions, slots)
+                    missed = await _abort_siblings_at_first_success(sessions, slots)
+                    abort_failed += [session_ids[i] for i in missed]
                 results = await asyncio.gather(*sessions, return_exceptions=True)
                 unsettled = []
                 errors = _log_session_errors(uid, results)
@@ -150,6 +163,8 @@ class AeroAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):
                 tag[FAILURE_TAG] = failure_cause(failure)
             if aborted:
                 tag[ABORTED_TAG] = [[a.session, a.prompt_tokens, a.response_tokens] for a in aborted]
+            if abort_failed:
+                tag[ABORT_FAILED_TAG] = abort_failed
             await tq.async_kv_put(key=uid, partition_id="train", tag=tag)
 
     async def _run_agent_loop(self, *args, **kwargs):
@@ -228,28 +243,40 @@ def _log_session_errors(uid: str, results: list) -> list[BaseException]:
     return errors
 
 
-async def _abort_siblings_at_first_success(sessions: list[asyncio.Task], slots: list[RequestSlot]) -> None:
+async def _abort_siblings_at_first_success(sessions: list[asyncio.Task], slots: list[RequestSlot]) -> list[int]:
     """Waits until one race rollout succeeds (or all end), then aborts every sibling still generating.
 
     A sibling is aborted through the vLLM server its request went to (``RequestSlot``, filled by verl_patches P11).
-    One whose request has not reached vLLM yet ("not found") is tried again every ``ABORT_RETRY_S`` until vLLM
-    aborts it or its generation ends by itself; one that ends by itself is an ordinary rollout.
+    One whose request has not reached vLLM yet ("not found") is tried again every ``ABORT_RETRY_S``, at most
+    ``ABORT_MAX_ATTEMPTS`` times, until vLLM aborts it or its generation ends by itself; one that ends by itself is an
+    ordinary rollout, and so is one whose attempts ran out (it runs to its end).
+
+    Returns:
+        The positions in ``sessions`` of the siblings whose attempts ran out.
     """
     pending = set(sessions)
     while pending:
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         if any(not task.cancelled() and task.exception() is None and task.result() is True for task in done):
             break
-    await asyncio.gather(*(_abort(task, slot) for task, slot in zip(sessions, slots, strict=True) if task in pending))
+    running = [i for i, task in enumerate(sessions) if task in pending]
+    landed = await asyncio.gather(*(_abort(sessions[i], slots[i]) for i in running))
+    return [i for i, ok in zip(running, landed, strict=True) if not ok]
 
 
-async def _abort(task: asyncio.Task, slot: RequestSlot) -> None:
+async def _abort(task: asyncio.Task, slot: RequestSlot) -> bool:
+    """False when ``ABORT_MAX_ATTEMPTS`` abort calls did not find the sibling's request still running."""
+    attempts = 0
     while not task.done() and slot.stop_reason is None:  # a request that has ended cannot be aborted
         if slot.server is not None and slot.request_id is not None:
             reply = await slot.server.abort_request.remote(slot.request_id, reset_prefix_cache=False)
+            attempts += 1
             if reply.get("aborted"):
-                return
+                return True
+            if attempts == ABORT_MAX_ATTEMPTS:
+                return False
         await asyncio.sleep(ABORT_RETRY_S)
+    return True
 
 
 class AeroAgentLoopManager(AgentLoopManagerTQ):

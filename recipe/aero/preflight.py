@@ -19,7 +19,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from recipe.aero.preflight_cluster import check_cluster
 from recipe.aero.preflight_node import adaptive_rollout, check_node
+from verl_patches.any_platform import vllm_abort_request
+from verl_patches.version import installed_vllm
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
 CONFIG_NAME = "aero_trainer"
@@ -96,6 +99,21 @@ def _check_token_budgets(cfg, errors: list[str]) -> None:
                 f"{section}.{budget}={node[budget]}: below data.max_prompt_length + data.max_response_length = "
                 f"{sequence}"
             )
+
+
+def _check_fsdp_offload(cfg, errors: list[str]) -> None:
+    """``fsdp_config.offload_policy`` (FSDP2's CPUOffloadPolicy: the optimizer step on the CPU) works only with FSDP2.
+
+    verl 0.9.1's FSDP engine reads it in its ``fsdp2`` branch only (workers/engine/fsdp/transformer_impl.py); with
+    ``strategy=fsdp`` it is silently ignored, so a 7B actor that relied on it keeps its fp32 parameters, gradients and
+    Adam state (about 122 GB) on the GPU for the update: out of memory at the first step.
+    """
+    actor = cfg.actor_rollout_ref.actor
+    if actor.get("strategy") == "fsdp" and (actor.get("fsdp_config") or {}).get("offload_policy"):
+        errors.append(
+            f"actor_rollout_ref.actor.fsdp_config.offload_policy=True with actor_rollout_ref.actor.strategy="
+            f"{actor.strategy}: verl applies it with strategy=fsdp2 only; set actor_rollout_ref.actor.strategy=fsdp2"
+        )
 
 
 def _needs_reference(cfg) -> bool:
@@ -250,16 +268,25 @@ def _check_with_verl(cfg, errors: list[str]) -> None:
 
 def apply_derived_settings(cfg) -> None:
     """Sets what AERO derives from its own keys (the one place it is derived): with adaptive rollouts,
-    ``actor_rollout_ref.rollout.n = algorithm.aero.budget``.
+    ``actor_rollout_ref.rollout.n = algorithm.aero.budget``; with the rescue race, ``AERO_VLLM_ABORT_BY_ID=1`` in
+    ``ray_kwargs.ray_init.runtime_env.env_vars``.
 
     verl sizes PPO mini-batches as ``ppo_mini_batch_size * rollout.n`` trajectories, so both arms then split their
-    batches alike; the number of rollouts each prompt really gets is decided by the AERO agent loop.
+    batches alike; the number of rollouts each prompt really gets is decided by the AERO agent loop. The variable
+    reaches every Ray worker, the vLLM servers among them, whose ``import verl`` then applies verl_patches P10 (the
+    race's abort) on any platform.
     """
     from omegaconf import open_dict
 
     if adaptive_rollout(cfg):
         with open_dict(cfg):
             cfg.actor_rollout_ref.rollout.n = cfg.algorithm.aero.budget
+    if rescue_race(cfg):
+        with open_dict(cfg):
+            runtime_env = cfg.ray_kwargs.ray_init.runtime_env
+            if runtime_env.get("env_vars") is None:
+                runtime_env.env_vars = {}
+            runtime_env.env_vars[vllm_abort_request.ABORT_BY_ID_ENV] = "1"
 
 
 def _check_trainer(cfg, errors: list[str]) -> None:
@@ -276,6 +303,24 @@ def _check_trainer(cfg, errors: list[str]) -> None:
             "reward.reward_model.enable: a colocated reward model scores only after sampling, but AERO and the "
             "sampler need each rollout's reward while rolling out; set reward.reward_model.enable_resource_pool=true"
         )
+
+
+def rescue_race(cfg) -> bool:
+    """Whether the run races its rescue rounds, aborting vLLM requests (``algorithm.aero.rescue_race``, §2.3)."""
+    return adaptive_rollout(cfg) and bool((cfg.algorithm.get("aero") or {}).get("rescue_race", False))
+
+
+def _check_rescue_race(cfg, errors: list[str]) -> None:
+    """The race aborts vLLM requests by their internal ids, which verl_patches P10 reads for the vLLMs it knows only.
+
+    On any other vLLM every sibling would run to its end (verl's own abort never finds a running request), so the
+    race would spend the whole remaining budget of every rescued prompt and save nothing.
+    """
+    if not rescue_race(cfg):
+        return
+    problem = vllm_abort_request.unsupported_vllm(installed_vllm())
+    if problem is not None:
+        errors.append(f"algorithm.aero.rescue_race=True: {problem}. Set algorithm.aero.rescue_race=false")
 
 
 def _check_sampler_keys(cfg, errors: list[str]) -> None:
@@ -309,7 +354,9 @@ def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
 
     Args:
         cfg: The composed Hydra config (``aero_trainer`` plus overrides), as the main receives it.
-        check_files: Also require the data files and a local model directory to exist (off for CI dry runs).
+        check_files: Also require the data files and a local model directory to exist, and, when the run attaches
+            to a running Ray cluster, check it from every node (:mod:`recipe.aero.preflight_cluster`); off for CI
+            dry runs.
 
     Returns:
         Warnings (non-fatal).
@@ -322,14 +369,17 @@ def validate_launch_config(cfg, check_files: bool = True) -> list[str]:
     _check_aero(cfg, errors)
     _check_trainer(cfg, errors)
     _check_sampler_keys(cfg, errors)
+    _check_rescue_race(cfg, errors)
     _check_dynamic_bsz(cfg, errors)
     _check_token_budgets(cfg, errors)
+    _check_fsdp_offload(cfg, errors)
     _check_batches(cfg, errors)
     _check_reward(cfg, errors, warnings)
     _check_legacy_keys(cfg, errors)
     check_node(cfg, errors, warnings)  # logger credentials, math_verify, determinism, recompute, EOS, checkpoints
     if check_files:
         _check_files(cfg, errors)
+        check_cluster(cfg, errors, warnings)  # only with RAY_ADDRESS / ray_kwargs.ray_init.address: every node's view
     if not errors:  # verl's asserts stop at the first problem; ours above are more specific
         _check_with_verl(cfg, errors)
     if errors:

@@ -13,7 +13,8 @@ here, before any group statistic, and counted (``aero/failed/*``; their tokens s
 What made a prompt fail is read from its terminal tag (``FAILURE_TAG``) and kept in the step's record, so a step
 with nothing to train, or a run stopped by failures (:class:`TrainingStopped`), names the cause. The rescue race's
 aborted siblings have no row (their outcome is unknown, only their tokens were spent): the prompt's terminal tag
-lists them and they are counted from it (``aero/race/*``).
+lists them and they are counted from it (``aero/race/*``), as are the siblings whose abort never landed (they ran to
+their end as ordinary rollouts; the first step with any is warned about, once per run).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
 from recipe.aero.accounting import StepRecord, describe_causes
-from recipe.aero.agent_loop import ABORTED_TAG, FAILURE_TAG
+from recipe.aero.agent_loop import ABORT_FAILED_TAG, ABORT_MAX_ATTEMPTS, ABORTED_TAG, FAILURE_TAG
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.core.curation import curate_batch
 from recipe.aero.core.groups import group_by
@@ -60,6 +61,8 @@ class AeroReplayBuffer(ReplayBuffer):
         self._failed_selected: set[str] = set()
         self._failure_causes: dict[str, int] = {}
         self._aborted_by_uid: dict[str, list[list[int]]] = {}
+        self._abort_failed = 0
+        self._warned_abort_failed = False
         self._selected: list[str] = []
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
@@ -103,10 +106,11 @@ class AeroReplayBuffer(ReplayBuffer):
         race, the aborted siblings each prompt's terminal tag lists (they have no row; verl keeps no prompt tags
         and clears the prompts' entries here, so they are read first)."""
         self._failed_selected = set(selected_prompt_uids) & set(self.failure_keys[partition_id])
-        self._aborted_by_uid, self._failure_causes = {}, {}
+        self._aborted_by_uid, self._failure_causes, self._abort_failed = {}, {}, 0
         if partition_id != "val" and (self.aero.rescue_race or self._failed_selected):
             tags = self._read_prompt_tags(partition_id, selected_prompt_uids)
             self._aborted_by_uid = {uid: tag.get(ABORTED_TAG) or [] for uid, tag in tags.items()}
+            self._abort_failed = sum(len(tag.get(ABORT_FAILED_TAG) or []) for tag in tags.values())
             self._failure_causes = _count_causes({uid: tags[uid] for uid in self._failed_selected})
         return super()._materialize_batch(partition_id, selected_prompt_uids, partition_snapshot)
 
@@ -115,6 +119,21 @@ class AeroReplayBuffer(ReplayBuffer):
         if partition_id == "val" and self.poll_interval < VERL_POLL_INTERVAL_S:
             time.sleep(VERL_POLL_INTERVAL_S - self.poll_interval)
         return super()._wait_for_next_poll(partition_id, last_debug_time)
+
+    def _warn_abort_failed(self, global_steps: int) -> None:
+        """Once per run: race siblings whose abort never landed mean the race is not saving what it should."""
+        if not self._abort_failed or self._warned_abort_failed:
+            return
+        self._warned_abort_failed = True
+        logger.warning(
+            "step %d: %d rescue-race sibling(s) could not be aborted within %d abort calls each and ran to their end "
+            "(aero/race/abort_failed; warned once per run). vLLM's per-request abort is not reaching the engine: "
+            "check that verl_patches P10 was applied in the vLLM servers (a supported vLLM, see the preflight) or set "
+            "algorithm.aero.rescue_race=false",
+            global_steps,
+            self._abort_failed,
+            ABORT_MAX_ATTEMPTS,
+        )
 
     def _curate(self, batch: KVBatchMeta, global_steps: int) -> KVBatchMeta:
         fields = tq.kv_batch_get(
@@ -204,7 +223,9 @@ class AeroReplayBuffer(ReplayBuffer):
             aborted_sessions=np.array([entry[0] for _, entry in aborted], dtype=np.int64),
             aborted_prompt_tokens=np.array([entry[1] for _, entry in aborted], dtype=np.int64),
             aborted_response_tokens=np.array([entry[2] for _, entry in aborted], dtype=np.int64),
+            abort_failed=self._abort_failed,
         )
+        self._warn_abort_failed(global_steps)
         kept_tags = [tag for tag, keep in zip(tags, curation.keep, strict=True) if keep]
         curated = KVBatchMeta(
             partition_id=batch.partition_id,

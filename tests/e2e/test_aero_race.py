@@ -27,6 +27,9 @@ def test_race_aborts_siblings_counts_them_and_never_trains_them(race_run):
     # metrics, the group log and vLLM's own log agree on how many.
     assert aborted > 0, rows
     assert metrics["aero/race/aborted_rollouts"] == aborted
+    # Every abort landed: verl_patches P10 reached the vLLM server through the race's own runtime env (not the CPU
+    # patches), so no sibling ran out of abort calls.
+    assert metrics["aero/race/abort_failed"] == 0
     requests = read_requests(race_run.run_dir / REQUEST_LOG)
     assert Counter(r["finish_reason"] for r in requests)["abort"] == aborted
     # They stopped early: fewer tokens than a full response each (a waiting one has none).

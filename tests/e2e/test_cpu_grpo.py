@@ -5,7 +5,7 @@ Two trainer runs, each checked from verl's own JSONL file logger:
 * a 3-step run on two FSDP2 ranks with a reference model and a KL loss, saving at step 2: exit 0, non-zero
   gradients from rewards that vary within groups, and the rollout's logprobs equal to the trainer's after every
   weight sync;
-* a negative control that withholds the weights from vLLM (``verl_patches.negative_control_skip_weight_sync``):
+* a negative control that withholds the weights from vLLM (``verl_patches.cpu.negative_control_skip_weight_sync``):
   the same logprob check must fail, showing that it detects a broken sync.
 
 Resuming from a checkpoint is checked on the recipe's own trainer (``test_aero_kill_resume.py``).
@@ -17,7 +17,7 @@ import pytest
 
 from aero_cpu.launcher import RunResult, run_verl_cpu
 from aero_cpu.overrides import tiny_run_overrides
-from verl_patches.negative_control_skip_weight_sync import SKIP_WEIGHT_SYNC_ENV
+from verl_patches.cpu.negative_control_skip_weight_sync import SKIP_WEIGHT_SYNC_ENV
 
 pytestmark = pytest.mark.e2e
 

@@ -1,13 +1,14 @@
 """What verl's vLLM rollout server on vLLM's CPU build gives AERO that a batch-at-a-time engine could not.
 
-Both checks read vLLM's own per-request record (``verl_patches.vllm_request_log``: engine-core timestamps of when
-each request was first scheduled and produced its last token), so they compare the order of engine events and
+Both checks read vLLM's own per-request record (``verl_patches.cpu.vllm_request_log``: engine-core timestamps of
+when each request was first scheduled and produced its last token), so they compare the order of engine events and
 assert no durations:
 
 * a real ``main_aero`` AERO run (the session's ``guided_run``, ``aero_runs.py``): some prompt's rescue request is
   scheduled while another prompt's exploration request is still decoding, i.e. rescue joins the running batch
   (continuous batching) instead of waiting for a batch to finish;
-* verl's ``abort_request`` / ``abort_all_requests`` on a standalone vLLM replica stop in-flight requests in the
+* verl's ``abort_request`` (with verl_patches P10, applied as the rescue race applies it: ``AERO_VLLM_ABORT_BY_ID=1``
+  in the workers' environment) / ``abort_all_requests`` on a standalone vLLM replica stop in-flight requests in the
   engine (``finish_reason == "abort"``, fewer tokens than asked), and ``resume_generation`` serves new ones.
 """
 
@@ -101,9 +102,10 @@ def test_verl_abort_calls_stop_in_flight_vllm_requests(tiny_assets, tmp_path):
     import ray
 
     from aero_cpu.vllm_replica import init_ray
+    from verl_patches.any_platform.vllm_abort_request import ABORT_BY_ID_ENV
 
     request_log = tmp_path / "vllm_requests.jsonl"
-    init_ray({REQUEST_LOG_ENV: str(request_log)})
+    init_ray({REQUEST_LOG_ENV: str(request_log), ABORT_BY_ID_ENV: "1"})
     try:
         outputs = asyncio.run(_abort_scenario(str(tiny_assets.model_dir)))
     finally:

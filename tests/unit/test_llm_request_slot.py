@@ -1,5 +1,5 @@
-"""P11 (verl_patches.llm_request_slot) on verl's real LLMServerClient: a rollout carrying a RequestSlot learns
-the vLLM request id and stop reason of its call; without a slot the client behaves as verl's."""
+"""P11 (verl_patches.any_platform.llm_request_slot) on verl's real LLMServerClient: a rollout carrying a RequestSlot
+learns the vLLM request id and stop reason of its call; without a slot the client behaves as verl's."""
 
 import asyncio
 
@@ -7,8 +7,8 @@ from omegaconf import OmegaConf
 from verl.workers.rollout.llm_server import LLMServerClient
 from verl.workers.rollout.replica import TokenOutput
 
-from verl_patches import llm_request_slot
-from verl_patches.llm_request_slot import REQUEST_SLOT, RequestSlot
+from verl_patches.any_platform import llm_request_slot
+from verl_patches.any_platform.llm_request_slot import REQUEST_SLOT, RequestSlot
 
 
 def _client() -> LLMServerClient:

@@ -171,6 +171,44 @@ def test_race_aborts_running_siblings_at_the_first_success_and_counts_them(monke
     assert server.abort_calls.count("req-4") == 1 and server.abort_calls.count("req-5") > 1  # 5: "not found" first
 
 
+def test_race_abort_that_never_lands_is_bounded_and_tagged(monkeypatch):
+    # Explore sessions 0-1 fail; in the race (sessions 2-5) session 2 succeeds at once while 3-5 keep generating.
+    # The server never finds their requests (a vLLM whose ids P10 cannot read): each sibling gets ABORT_MAX_ATTEMPTS
+    # abort calls, then runs to its end as an ordinary rollout, and the terminal tag lists it for the sampler.
+    monkeypatch.setattr(agent_loop, "ABORT_MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(agent_loop, "ABORT_RETRY_S", 0.001)
+    calls: list[str] = []
+
+    class _DeafServer:
+        class abort_request:  # noqa: N801 - mirrors a Ray actor method
+            @staticmethod
+            async def remote(request_id, reset_prefix_cache=True):
+                calls.append(request_id)
+                return {"aborted": False, "error": f"Request {request_id} not found"}
+
+    worker, statuses, sessions = _worker(lambda s: False, monkeypatch)
+    worker.aero = AeroConfig(n_explore=2, budget=6, n_extra=2, rescue_race=True)
+
+    async def run_agent_loop(sampling_params, *, trajectory, trace, session_id, **prompt):
+        sessions.append(session_id)
+        slot = agent_loop.REQUEST_SLOT.get()
+        if slot is None:  # exploration
+            return False
+        slot.server, slot.request_id = _DeafServer(), f"req-{session_id}"
+        if session_id == 2:
+            return True
+        await asyncio.sleep(0.3)  # a whole generation: ~300 retries without the bound
+        slot.stop_reason = "completed"
+        return False
+
+    worker._run_agent_loop = run_agent_loop
+    _run(worker)
+
+    assert statuses == ["running", "finished"] and sessions == [0, 1, 2, 3, 4, 5]
+    assert sorted(calls) == [f"req-{session}" for session in (3, 4, 5) for _ in range(3)]
+    assert worker.last_tag == {"status": "finished", agent_loop.ABORT_FAILED_TAG: [3, 4, 5]}
+
+
 class _RewardWorker:
     """Stands in for a handle of verl's ``RewardLoopWorker`` actor: ``compute_score.remote(data)`` awaits
     ``score(session_id)`` (which may sleep, hang or raise) and returns what verl's reward manager returns."""

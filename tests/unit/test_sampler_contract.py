@@ -5,6 +5,7 @@ verl's real ``ReplayBuffer.sample`` loop runs over a listing of three prompts: `
 independent observation is the stand-in store itself: which keys the sampler cleared and which it handed on.
 """
 
+import logging
 import math
 
 import numpy as np
@@ -13,8 +14,9 @@ import torch
 import transfer_queue
 from omegaconf import OmegaConf
 
+from recipe.aero import sampler
 from recipe.aero.accounting import step_metrics
-from recipe.aero.agent_loop import ABORTED_TAG, FAILURE_TAG
+from recipe.aero.agent_loop import ABORT_FAILED_TAG, ABORTED_TAG, FAILURE_TAG
 from recipe.aero.core.config import AeroConfig
 from recipe.aero.sampler import AeroReplayBuffer, NothingToTrain, TrainingStopped, key_session, key_uid
 
@@ -154,6 +156,22 @@ def test_aborted_race_siblings_are_counted_from_the_prompt_tag_and_never_trained
     row = next(row for row in record.group_rows(step=1) if row["prompt"] == record.prompt_keys[group])
     assert row["sessions"] == [0, 1, 2, 3, 4, 5] and row["aborted_sessions"] == [6, 7]
     assert all(key_uid(key) != "race" or key_session(key) < 6 for key in batch.keys)
+
+
+def test_race_siblings_whose_abort_never_landed_are_counted_and_warned_about_once(store, monkeypatch, caplog):
+    # 'ok' and 'nan' each had race siblings that could not be aborted (they ran on and are rows like any other).
+    monkeypatch.setitem(PROMPT_TAGS, "ok", {ABORT_FAILED_TAG: [2, 3]})
+    monkeypatch.setitem(PROMPT_TAGS, "nan", {ABORT_FAILED_TAG: [1]})
+    buffer = _buffer(rescue_race=True)
+    with caplog.at_level(logging.WARNING, logger=sampler.__name__):
+        buffer.sample(global_steps=1, partition_id="train", batch_size=3)
+        first = buffer.last_record
+        buffer.sample(global_steps=2, partition_id="train", batch_size=3)
+    assert first.abort_failed == buffer.last_record.abort_failed == 3
+    assert step_metrics(first, n_extra=2)["aero/race/abort_failed"] == 3
+    assert first.aborted_uids == [] and len(first.keys) == 7  # their rows are ordinary rollouts
+    [warning] = [r.getMessage() for r in caplog.records if "could not be aborted" in r.getMessage()]
+    assert warning.startswith("step 1: 3 rescue-race sibling(s)") and "aero/race/abort_failed" in warning
 
 
 def test_a_failed_prompts_aborted_siblings_count_as_failed_not_aborted(store, monkeypatch):

@@ -21,7 +21,7 @@ def apply() -> None:
     require_pinned_verl("cpu_platform")
     from verl.plugin.platform import PlatformBase, PlatformRegistry
 
-    from verl_patches.cpu_device import CPU_DEVICE_MODULE
+    from verl_patches.cpu.cpu_device import CPU_DEVICE_MODULE
 
     if PlatformRegistry.get(PLATFORM_NAME) is not None:
         return

