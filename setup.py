@@ -16,9 +16,11 @@ from setuptools import find_namespace_packages, setup
 HERE = Path(__file__).parent
 
 
-def _requirements() -> list[str]:
-    lines = (HERE / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+# What the recipe itself needs, as ranges both stacks satisfy: the CPU pins (requirements.txt, which _venv.sh installs
+# with -r) and the GPU pins (constraints-gpu.txt, verl's image). Pinning the CPU stack here made `pip check` in the GPU
+# image report transformers / ray / hydra mismatches after `pip install --no-deps -e .`. Everything else (torch, ray,
+# hydra, transformers, tensordict) comes from verl 0.9.1's own requirements.
+INSTALL_REQUIRES = ["verl==0.9.1", "TransferQueue>=0.1.10", "math-verify>=0.9.0"]
 
 
 setup(
@@ -41,7 +43,7 @@ setup(
         ]
     ),
     package_data={"recipe.aero": ["config/*.yaml", "REQUIRED_VERL.txt", "README.md"]},
-    install_requires=_requirements(),
+    install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8", "pytest-asyncio", "hypothesis", "ruff==0.17.6"],
         "report": ["matplotlib"],

@@ -1,16 +1,25 @@
-"""OlympiadBench (675 problems) -> ``olympiadbench.parquet``; ``final_answer`` is a list, its first item is used."""
+"""OlympiadBench (675 problems) -> ``olympiadbench.parquet``; the gold is ``final_answer``, a list of strings.
+
+A problem with several answers (``is_multiple_answer``) may list them as separate items (``["$1$", "$2$"]``); taking
+only the first would score a complete answer ``1, 2`` as wrong. Items are therefore joined as ``1, 2`` (each item's
+outer ``$`` removed), which the recipe's reward parses as a set: math_verify compares ``{1, 2}`` with the prediction in
+any order (``\\pm`` forms included). One item is kept as written, e.g. ``$(2,1),(3,1)$``.
+"""
 
 from data_prep.common import BadRow, DatasetSpec, main, require_text
 
 
-def first_final_answer(row) -> str:
-    """``final_answer[0]``; an empty list or empty first item is a missing answer."""
+def final_answer(row) -> str:
+    """The gold answer: the one item of ``final_answer``, or its items joined by ``", "``; none is a missing answer."""
     answers = row.get("final_answer")
     if isinstance(answers, str):
         answers = [answers]
-    if not answers:
+    if answers is None or len(answers) == 0:
         raise BadRow("missing answer")
-    return require_text({"answer": answers[0]}, "answer", "answer")
+    items = [require_text({"answer": answer}, "answer", "answer") for answer in answers]
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(item.strip().strip("$").strip() for item in items)
 
 
 SPEC = DatasetSpec(
@@ -18,7 +27,7 @@ SPEC = DatasetSpec(
     hf_id="math-ai/olympiadbench",
     hf_split="test",
     get_problem=lambda row: require_text(row, "question", "problem"),
-    get_answer=first_final_answer,
+    get_answer=final_answer,
     get_source_id=lambda row: row.get("id", ""),
 )
 

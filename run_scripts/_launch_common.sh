@@ -88,7 +88,9 @@ case "$ENGINE" in
       actor_rollout_ref.ref.fsdp_config.param_offload=True
     ) ;;
   megatron)
-    export CUDA_DEVICE_MAX_CONNECTIONS=1
+    # CUDA_DEVICE_MAX_CONNECTIONS is not exported here: verl puts =1 into the Ray workers' runtime env itself, only
+    # for Megatron on Hopper/Ampere (verl/trainer/constants_ppo.py), and leaves it out when the shell already has it,
+    # so an export here would reach every process (vLLM's too) and Blackwell GPUs, where verl leaves it unset.
     ENGINE_OVERRIDES=(
       model_engine=megatron
       actor_rollout_ref.actor.megatron.tensor_model_parallel_size="$ACTOR_TP"

