@@ -7,7 +7,7 @@ so a run is made once per session (``conftest.py``) and every module that needs 
   the crafted reward's schedule (``fixtures/crafted_reward.py``) decides every training rollout. The kill/resume
   test uses it as its uninterrupted run, the smoke-summary test as its AERO arm.
 * ``grpo_run``: the GRPO baseline with the same settings for 2 steps (the smoke summary's GRPO arm).
-* ``samples_run``: AERO for 2 steps with ``update_sizing=samples`` and ``degenerate_loss_share=0.25``, a checkpoint
+* ``steps_run``: AERO for 2 steps with ``update_sizing=steps`` and ``degenerate_loss_share=0.25``, a checkpoint
   at step 2 (the update-sizing and batch-composition checks).
 * ``guided_run``: every group degenerate (``fixtures/half_unsolvable_reward.py``), nothing to train, guided
   exploration on and 6 training prompts (step 2 revisits step 1's), with vLLM's per-request log on and a running

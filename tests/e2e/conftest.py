@@ -38,11 +38,11 @@ def grpo_run(tiny_assets, tmp_path_factory) -> RunResult:
 
 
 @pytest.fixture(scope="session")
-def samples_run(tiny_assets, tmp_path_factory) -> RunResult:
-    """AERO with ``update_sizing=samples`` and degenerate groups capped at a quarter of the loss weight, 2 steps, a
+def steps_run(tiny_assets, tmp_path_factory) -> RunResult:
+    """AERO with ``update_sizing=steps`` and degenerate groups capped at a quarter of the loss weight, 2 steps, a
     checkpoint at step 2: the other sizing and the composition key next to ``aero_run``'s defaults."""
-    extra = ("algorithm.aero.update_sizing=samples", "algorithm.aero.degenerate_loss_share=0.25")
-    return run(tiny_assets, tmp_path_factory, "aero_samples", "aero", 2, *CHECKPOINTS, *extra)
+    extra = ("algorithm.aero.update_sizing=steps", "algorithm.aero.degenerate_loss_share=0.25")
+    return run(tiny_assets, tmp_path_factory, "aero_steps", "aero", 2, *CHECKPOINTS, *extra)
 
 
 @pytest.fixture(scope="session")

@@ -118,33 +118,35 @@ def adam_steps(result: RunResult, step: int) -> set[float]:
     return {float(param["step"]) for param in state.values()}
 
 
-def test_update_sizing_decides_the_optimizer_steps(aero_run, grpo_run, samples_run):
+def test_update_sizing_decides_the_optimizer_steps(aero_run, grpo_run, steps_run):
     """6 prompts per step, PPO mini-batch 3 (24 trajectories at budget 8), 1 PPO epoch, read from Adam's counter in
     the step-2 checkpoint. GRPO takes 2 optimizer steps per training step; AERO with ``update_sizing=steps`` takes
-    GRPO's 2 on its smaller curated batch; with ``samples`` it takes round_half_up(trained rows / 24) per step, the
-    trained rows counted from the group log (not from the trainer's metrics), here fewer than GRPO's."""
-    for result, trained in ((aero_run, AERO_STEPS), (grpo_run, GRPO_STEPS)):
+    GRPO's 2 on its smaller curated batch; with the default ``samples`` it takes round_half_up(trained rows / 24) per
+    step, the trained rows counted from the group log (not from the trainer's metrics), here fewer than GRPO's."""
+    for result, trained in ((steps_run, GRPO_STEPS), (grpo_run, GRPO_STEPS)):
         completed(result, trained)
         assert adam_steps(result, 2) == {4.0}, result.run_dir
-    steps = completed(samples_run, GRPO_STEPS)
+    steps = completed(aero_run, AERO_STEPS)
     kept = {step: 0 for step in GRPO_STEPS}
-    for row in group_rows(samples_run):
-        kept[row["step"]] += sum(row["kept"])
+    for row in group_rows(aero_run):
+        if row["step"] in kept:
+            kept[row["step"]] += sum(row["kept"])
     expected = {step: max(1, math.floor(rows / (3 * BUDGET) + 0.5)) for step, rows in kept.items()}
-    assert adam_steps(samples_run, 2) == {float(sum(expected.values()))}, (kept, expected)
+    assert adam_steps(aero_run, 2) == {float(sum(expected.values()))}, (kept, expected)
     assert sum(expected.values()) < 4, kept  # the crafted schedule keeps fewer than 36 rows a step: fewer steps
-    for step, m in steps.items():
+    for step in GRPO_STEPS:
+        m = steps[step]
         assert m["aero/update/optimizer_steps"] == m["aero/update/mini_batches"] == expected[step], (step, m)
         assert m["aero/update/mini_batch_rollouts"] * expected[step] == kept[step] + m["aero/update/padding_rows"]
 
 
-def test_degenerate_groups_are_capped_at_their_loss_share(samples_run):
+def test_degenerate_groups_are_capped_at_their_loss_share(steps_run):
     """``degenerate_loss_share=0.25``: each step's degenerate rows (counted from the group log) get the weight
     min(1, (0.25 / 0.75) * mixed rows / degenerate rows), which the trained advantages show: a degenerate row's
     advantage is the posterior advantage (first visits: p from the prior and this step's counts) times that weight."""
-    steps = completed(samples_run, GRPO_STEPS)
+    steps = completed(steps_run, GRPO_STEPS)
     rows_by_step: dict[int, list[dict]] = {}
-    for row in group_rows(samples_run):
+    for row in group_rows(steps_run):
         rows_by_step.setdefault(row["step"], []).append(row)
     seen: set[str] = set()
     for step, m in sorted(steps.items()):

@@ -40,7 +40,7 @@ SPEC_DEFAULTS = {
     # Rescue race with aborted siblings (DESIGN.md §2.3, our variant): off by default.
     "rescue_race": False,
     # How the update is sized (DESIGN.md §2.8, open in the paper) and the degenerate groups' loss cap (§2.6, ours).
-    "update_sizing": "steps",
+    "update_sizing": "samples",
     "degenerate_loss_share": 1.0,
 }
 

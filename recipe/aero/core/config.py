@@ -183,7 +183,7 @@ class AeroConfig(_FromMapping):
     known_failing_mean: float = 0.2
     guidance_min_evidence: float = 2.0
     rescue_race: bool = False
-    update_sizing: str = "steps"
+    update_sizing: str = "samples"
     degenerate_loss_share: float = 1.0
 
     def __post_init__(self) -> None:
