@@ -1,9 +1,9 @@
-"""The README's CPU-scale tables come from the committed logs of the benchmark of 2026-12-03, through the report.
+"""The tables of the benchmark of 2026-12-03 (its results page) come from its committed logs, through the report.
 
 ``docs/results/cpu_benchmark_2026-12-03/runs`` holds every run's verl file-logger output (``metrics.jsonl.gz``,
-unchanged but for gzip) and Hydra overrides. The ablation table and the ``advantage_stats`` decision table in the
-README are pasted from ``recipe.aero.report`` over those logs; these tests rebuild them and check the paired
-differences against the raw JSONL, read here without the report's code.
+unchanged but for gzip) and Hydra overrides. The ablation table and the ``advantage_stats`` decision table on its
+results page (``README.md`` next to ``runs``) are pasted from ``recipe.aero.report`` over those logs; these tests
+rebuild them and check the paired differences against the raw JSONL, read here without the report's code.
 """
 
 import gzip
@@ -18,6 +18,7 @@ from recipe.aero import report as rp
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "docs" / "results" / "cpu_benchmark_2026-12-03" / "runs"
+PAGE = RUNS.parent / "README.md"
 AVG = "aero_val/synthetic_arith/avg@64"
 
 
@@ -65,7 +66,7 @@ def test_readme_ablation_table_is_the_reports(ablation_report):
         "| aero_stats_generated",
         "| grpo",
     ]
-    assert table_rows((REPO / "README.md").read_text(), header) == rows
+    assert table_rows(PAGE.read_text(), header) == rows
 
 
 def test_paired_differences_match_the_raw_logs(ablation_report):
@@ -89,7 +90,7 @@ def test_readme_advantage_stats_table_is_the_reports(tmp_path):
         ["| aero_stats_generated", "0, 1, 2, 3, 4, 5"],
         ["| grpo", "0, 1, 2, 3, 4, 5"],
     ]
-    readme = (REPO / "README.md").read_text()
+    readme = PAGE.read_text()
     section = readme[readme.index("**Six seeds of both arms") :]
     assert table_rows(section, header) == rows
 
