@@ -256,7 +256,7 @@ class AeroTrainer(PPOTrainerSync):
         batch = super().step(metrics, timing_raw)
         record = self.replay_buffer.last_record
         actor = self.config.actor_rollout_ref.actor
-        step = step_metrics(record, n_extra=self.aero.n_extra if self.arm.adaptive_rollout else 1)
+        step = step_metrics(record)
         step.update(
             step_compute_metrics(
                 record, self.n_params, with_reference=self.use_reference_policy, ppo_epochs=int(actor.ppo_epochs)

@@ -34,6 +34,7 @@ def _record(successes: list[list[int]], n_explore: int = 4, curate: bool = True)
         score=success.astype(float),
         success=success,
         is_rescue=~explore,
+        round_index=np.where(explore, 0, 1 + (session - n_explore) // cfg.n_extra),
         kept=result.keep,
         prompt_tokens=np.full(len(success), 10),
         response_tokens=np.arange(len(success)) % 7 + 1,
@@ -54,7 +55,7 @@ LAYOUT = [[0, 0, 0, 0, 0, 1], [0] * 8, [1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 1, 0]]
 def test_generated_equals_trained_plus_dropped_overall_and_per_stratum():
     """LAYOUT by hand, as (generated, trained, dropped): rescue stratum = groups 0 and 1 (no success in the 4
     explore rollouts), (6 + 8, 2 + 4, 4 + 4); low = group 2, (4, 2, 2); high = groups 3 and 4, (4 + 4, 4 + 4, 0)."""
-    metrics = step_metrics(_record(LAYOUT), n_extra=2)
+    metrics = step_metrics(_record(LAYOUT))
     assert tuple(metrics[f"aero/{kind}/rollouts"] for kind in ("gen", "train", "dropped")) == (26, 16, 10)
     assert (metrics["aero/gen/rollouts_explore"], metrics["aero/gen/rollouts_rescue"]) == (5 * 4, 2 + 4)
     per_stratum = {
@@ -66,7 +67,7 @@ def test_generated_equals_trained_plus_dropped_overall_and_per_stratum():
 
 
 def test_rescue_and_share_metrics_follow_the_layout():
-    metrics = step_metrics(_record(LAYOUT), n_extra=2)
+    metrics = step_metrics(_record(LAYOUT))
     assert metrics["aero/gen/rollouts_rescue"] == 2 + 4
     assert metrics["aero/strata/prompts_rescue"] == 2
     assert metrics["aero/rescue/attempted_prompts"] == 2
@@ -77,8 +78,18 @@ def test_rescue_and_share_metrics_follow_the_layout():
     assert metrics["aero/zero_adv_share/before"] == pytest.approx(3 / 5)
 
 
+def test_one_race_round_is_one_rescue_round():
+    """The rescue race runs a zero-success prompt's whole remaining budget as one round: 4 rescue rollouts, all in
+    round 1. Counting rounds as rescue rollouts / n_extra would log 2."""
+    record = _record([[0, 0, 0, 0, 0, 0, 1, 0], [1, 0, 0, 0]])
+    record.round_index = np.where(record.session < 4, 0, 1)
+    metrics = step_metrics(record)
+    assert metrics["aero/rescue/attempted_prompts"] == 1
+    assert metrics["aero/rescue/rounds_max"] == metrics["aero/rescue/rounds_mean"] == 1
+
+
 def test_grpo_accounting_keeps_everything():
-    metrics = step_metrics(_record([[1] * 8, [0, 1] * 4], n_explore=8, curate=False), n_extra=1)
+    metrics = step_metrics(_record([[1] * 8, [0, 1] * 4], n_explore=8, curate=False))
     assert metrics["aero/dropped/rollouts"] == 0
     assert metrics["aero/gen/rollouts_rescue"] == 0
     # response_tokens = arange(16) % 7 + 1: 1..7, 1..7, 1, 2
@@ -163,6 +174,6 @@ def test_failed_and_nan_rollouts_tokens_are_generation_compute_never_training_co
     kept = record.kept.astype(bool)
     trained_tokens = 16 * 10 + int(record.response_tokens[kept].sum())
     assert flops["aero/compute/update_flops"] == 6 * 1000 * trained_tokens
-    metrics = step_metrics(record, n_extra=2)
+    metrics = step_metrics(record)
     assert metrics["aero/gen/response_tokens"] == 99 + 12 and metrics["aero/failed/response_tokens"] == 12
     assert metrics["aero/gen/prompt_tokens"] == 26 * 10 + 30

@@ -59,6 +59,7 @@ def build_record(groups: dict[str, list[int]], step: int, cfg: AeroConfig) -> St
         score=success + 0.1,  # shaped: every score > 0, so success must come from acc
         success=success,
         is_rescue=~explore,
+        round_index=np.where(explore, 0, 1 + (sessions - cfg.n_explore) // cfg.n_extra),
         kept=result.keep,
         prompt_tokens=np.full(len(keys), PROMPT_TOKENS),
         response_tokens=np.full(len(keys), RESPONSE_TOKENS),

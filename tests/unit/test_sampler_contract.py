@@ -145,7 +145,7 @@ def test_aborted_race_siblings_are_counted_from_the_prompt_tag_and_never_trained
     assert (record.n_generated[group], record.n_correct[group]) == (6, 1)
     assert record.aborted_uids == ["race", "race"] and record.aborted_sessions.tolist() == [6, 7]
     assert record.failed_rollouts == 3 and record.nonfinite_scores == 1  # 'bad' and 'nan' as before, not the race
-    metrics = step_metrics(record, n_extra=2)
+    metrics = step_metrics(record)
     assert metrics["aero/race/aborted_rollouts"] == 2
     assert metrics["aero/race/aborted_response_tokens"] == 2
     # the aborted tokens were spent, and so were the 3 removed rows' ('bad' x 2, 'nan'): 5 response, 3 prompt each
@@ -168,7 +168,7 @@ def test_race_siblings_whose_abort_never_landed_are_counted_and_warned_about_onc
         first = buffer.last_record
         buffer.sample(global_steps=2, partition_id="train", batch_size=3)
     assert first.abort_failed == buffer.last_record.abort_failed == 3
-    assert step_metrics(first, n_extra=2)["aero/race/abort_failed"] == 3
+    assert step_metrics(first)["aero/race/abort_failed"] == 3
     assert first.aborted_uids == [] and len(first.keys) == 7  # their rows are ordinary rollouts
     [warning] = [r.getMessage() for r in caplog.records if "could not be aborted" in r.getMessage()]
     assert warning.startswith("step 1: 3 rescue-race sibling(s)") and "aero/race/abort_failed" in warning
