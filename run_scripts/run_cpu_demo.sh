@@ -91,6 +91,9 @@ run_arm() {
   rm -rf "$run_dir"
   mkdir -p "$run_dir"
   phase "train $arm: $STEPS steps x $BATCH prompts, validation every $TEST_FREQ steps -> $run_dir/log.txt"
+  # One console line per step and per validation, read from the run's JSONL while it trains (aero_cpu/progress.py).
+  python -m aero_cpu.progress "$run_dir/metrics.jsonl" --arm "$arm" --steps "$STEPS" &
+  local progress_pid=$! rc=0
   VERL_PLATFORM=cpu HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
   VERL_FILE_LOGGER_PATH="$run_dir/metrics.jsonl" \
   flock "$HEAVY_LOCK" timeout "$RUN_TIMEOUT_S" python -m recipe.aero.main_aero \
@@ -122,7 +125,14 @@ run_arm() {
     "trainer.default_local_dir=$run_dir/checkpoints" \
     "trainer.project_name=aero_cpu_demo" \
     "trainer.experiment_name=$arm" \
-    "$@" > "$run_dir/log.txt" 2>&1 || { phase "FAILED: $arm (tail of $run_dir/log.txt below)"; tail -n 40 "$run_dir/log.txt"; exit 1; }
+    "$@" > "$run_dir/log.txt" 2>&1 || rc=$?
+  kill "$progress_pid" 2>/dev/null || true
+  wait "$progress_pid" 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    phase "FAILED: $arm (tail of $run_dir/log.txt below)"
+    tail -n 40 "$run_dir/log.txt"
+    exit 1
+  fi
   date -u +%FT%TZ > "$run_dir/DONE"
   phase "done $arm"
 }
