@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from markdown_tables import table_rows
 
 from recipe.aero import comparison as cmp
 
@@ -34,17 +35,6 @@ def last_two_avg(run: Path) -> float:
     return (avg[last[0]] + avg[last[1]]) / 2
 
 
-def table_rows(text: str) -> list[str]:
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(HEADER))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append(line)
-    return rows
-
-
 @pytest.fixture(scope="module")
 def rebuilt() -> str:
     runs = cmp.load_runs(sorted(run for run in RUNS.iterdir() if run.is_dir()))
@@ -53,7 +43,7 @@ def rebuilt() -> str:
 
 def test_readme_table_and_decisions_are_the_comparisons(rebuilt):
     readme = (REPO / "README.md").read_text()
-    assert table_rows(readme) == table_rows(rebuilt)
+    assert table_rows(readme, HEADER) == table_rows(rebuilt, HEADER)
     for line in rebuilt.splitlines():
         if line.startswith("- `update_sizing` (rule 1)") or line.startswith("- `degenerate_loss_share` (rule 2)"):
             assert line in readme, line

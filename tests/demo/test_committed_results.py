@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from markdown_tables import table_rows
 
 from recipe.aero import report as rp
 
@@ -30,18 +31,6 @@ def final_avg(run: Path) -> float:
         if AVG in record["data"]:
             finals[record["step"]] = record["data"][AVG]
     return finals[max(finals)]
-
-
-def table_rows(text: str, header_start: str) -> list[str]:
-    """The rows of the markdown table whose header line starts with ``header_start``."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append(line)
-    return rows
 
 
 @pytest.fixture(scope="module")
