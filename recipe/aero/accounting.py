@@ -14,7 +14,7 @@ import numpy as np
 from recipe.aero.core.advantages import degenerate_loss_weight
 from recipe.aero.core.compute import step_flops
 from recipe.aero.core.strata import STRATUM_NAMES
-from recipe.aero.core.timing import generation_timing
+from recipe.aero.core.timing import generation_timing, rounds_per_group
 
 
 @dataclass
@@ -121,6 +121,7 @@ class StepRecord:
     def group_rows(self, step: int) -> list[dict]:
         """One JSON-ready dict per prompt group: counts, stratum, and which sessions succeeded / were kept."""
         order = np.lexsort((self.session, self.group_index))
+        rounds = None if self.round_index is None else self.rescue_rounds + 1
         rows = []
         for g, key in enumerate(self.prompt_keys):
             mine = order[self.group_index[order] == g]
@@ -132,7 +133,7 @@ class StepRecord:
                     "n_generated": int(self.n_generated[g]),
                     "n_correct": int(self.n_correct[g]),
                     "n_explore_correct": int(self.n_explore_correct[g]),
-                    "rounds": None if self.round_index is None else int(self.round_index[mine].max()) + 1,
+                    "rounds": None if rounds is None else int(rounds[g]),
                     "sessions": self.session[mine].tolist(),
                     "success": self.success[mine].astype(int).tolist(),
                     "kept": self.kept[mine].astype(int).tolist(),
@@ -156,17 +157,14 @@ class StepRecord:
 
     @property
     def rescue_rounds(self) -> np.ndarray:
-        """Per group: the rescue rounds that ran, its highest round index (round 0 explores). One race round of the
-        whole remaining budget is one round, however many rollouts it launched.
+        """Per group: the rescue rounds that ran (``core.timing.rounds_per_group`` less the first round).
 
         Raises:
             ValueError: the record carries no ``round_index`` (the sampler always sets it).
         """
         if self.round_index is None:
             raise ValueError("StepRecord.round_index is needed to count rescue rounds")
-        rounds = np.zeros(len(self.uids), dtype=np.int64)
-        np.maximum.at(rounds, self.group_index, np.asarray(self.round_index, dtype=np.int64))
-        return rounds
+        return rounds_per_group(self.group_index, self.round_index, len(self.uids)) - 1
 
     @property
     def n_rescue_rollouts(self) -> np.ndarray:

@@ -11,6 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def rounds_per_group(group_index: np.ndarray, round_index: np.ndarray, n_groups: int) -> np.ndarray:
+    """int[n_groups]: the rounds each prompt ran, its highest round index + 1 (1 = the first round only). One race
+    round of the whole remaining budget is one round, however many rollouts it launched."""
+    rounds = np.zeros(n_groups, dtype=np.int64)
+    np.maximum.at(rounds, np.asarray(group_index, dtype=np.int64), np.asarray(round_index, dtype=np.int64) + 1)
+    return rounds
+
+
 def generation_timing(
     group_index: np.ndarray, round_index: np.ndarray, started_at: np.ndarray, finished_at: np.ndarray
 ) -> dict[str, float]:
@@ -37,8 +45,7 @@ def generation_timing(
     first = round_index == 0
     start, end = started_at.min(), finished_at.max()
     explore_end = finished_at[first].max() if first.any() else start
-    rounds = np.zeros(int(group_index.max()) + 1, dtype=np.int64)
-    np.maximum.at(rounds, group_index, round_index + 1)
+    rounds = rounds_per_group(group_index, round_index, int(group_index.max()) + 1)
     last = int(np.argmax(finished_at))
     return {
         "aero/timing/explore_phase_s": float(explore_end - start),
